@@ -1,0 +1,505 @@
+"""The YAML config: loading, defaults, validation. No AWS calls, no boto3 import.
+
+Every problem is collected and reported at once, one line each, naming the file and the dotted key:
+    txnalert.yaml: queue.dlq.max_receive_count: must be an integer >= 1, got "five"
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+DEFAULT_CONFIG_NAME = "txnalert.yaml"
+ENV_CONFIG = "TXNALERT_CONFIG"
+MANAGED_BY_KEY = "managed-by"
+MANAGED_BY_VALUE = "txnalert"
+
+QUEUE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+FUNCTION_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+TABLE_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+EMAIL_RE = re.compile(
+    r"^[^@\s]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+)
+DOMAIN_RE = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+)
+CONFIG_SET_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+SES_SIMULATOR_DOMAIN = "simulator.amazonses.com"
+
+# SQS limits (Amazon SQS developer guide, "Quotas"): names are 1..80 characters including ".fifo".
+QUEUE_NAME_MAX = 80
+VISIBILITY_MAX = 43_200
+RETENTION_MIN, RETENTION_MAX = 60, 1_209_600
+MESSAGE_SIZE_MIN, MESSAGE_SIZE_MAX = 1_024, 1_048_576
+# AWS recommends a visibility timeout of at least six times the function timeout for SQS triggers.
+VISIBILITY_FACTOR = 6
+
+
+# --- the typed config -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AwsConfig:
+    region: str = "us-east-1"
+    profile: str | None = None
+    endpoint_url: str | None = None
+
+
+@dataclass(frozen=True)
+class DlqConfig:
+    name: str
+    max_receive_count: int = 5
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    name: str
+    dlq: DlqConfig
+    fifo: bool = False
+    visibility_timeout: int = 180
+    message_retention: int = 345_600
+    receive_wait: int = 20
+    max_message_size: int = 262_144
+
+
+@dataclass(frozen=True)
+class SesConfig:
+    sender: str = "alerts@example.com"
+    identities: tuple[str, ...] = ("alerts@example.com",)
+    subject: str = "Transaction Alert"
+    configuration_set: str | None = None
+
+
+@dataclass(frozen=True)
+class LambdaConfig:
+    function_name: str = "transaction-email-processor"
+    timeout: int = 30
+    memory: int = 256
+    batch_size: int = 10
+
+
+@dataclass(frozen=True)
+class IdempotencyConfig:
+    table: str = "txnalert-idempotency"
+    ttl_hours: int = 24
+
+
+@dataclass(frozen=True)
+class SendTestConfig:
+    recipient: str = "success@simulator.amazonses.com"
+
+
+@dataclass(frozen=True)
+class Config:
+    queue: QueueConfig
+    aws: AwsConfig = field(default_factory=AwsConfig)
+    ses: SesConfig = field(default_factory=SesConfig)
+    lambda_: LambdaConfig = field(default_factory=LambdaConfig)
+    idempotency: IdempotencyConfig = field(default_factory=IdempotencyConfig)
+    send_test: SendTestConfig = field(default_factory=SendTestConfig)
+    tags: dict[str, str] = field(default_factory=lambda: {"app": "txnalert"})
+    source: str = "<built-in>"
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def resource_tags(self) -> dict[str, str]:
+        """The tags every resource txnalert creates carries."""
+        return {**self.tags, MANAGED_BY_KEY: MANAGED_BY_VALUE}
+
+    def with_overrides(
+        self, *, region: str | None = None, profile: str | None = None, endpoint_url: str | None = None
+    ) -> Config:
+        """Command-line --region/--profile/--endpoint-url win over the file."""
+        aws = self.aws
+        problems: list[str] = []
+        if region is not None:
+            _check_region(region, "--region", problems)
+            aws = replace(aws, region=region)
+        if profile is not None:
+            aws = replace(aws, profile=profile or None)
+        if endpoint_url is not None:
+            _check_endpoint(endpoint_url, "--endpoint-url", problems)
+            aws = replace(aws, endpoint_url=endpoint_url or None)
+        if problems:
+            raise ConfigError(problems)
+        return replace(self, aws=aws)
+
+
+# --- schema ---------------------------------------------------------------------------------------
+
+
+class _Missing:
+    pass
+
+
+MISSING = _Missing()
+Validator = Callable[[Any], "str | None"]
+
+
+def show(value: Any) -> str:
+    """A value as the user wrote it: strings quoted, YAML null/true/false as such."""
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _integer(lo: int, hi: int | None = None) -> Validator:
+    def check(value: Any) -> str | None:
+        if not isinstance(value, int) or isinstance(value, bool) or (value < lo and hi is None):
+            return f"must be an integer >= {lo}, got {show(value)}"
+        if value < lo or (hi is not None and value > hi):
+            return f"must be between {lo} and {hi}, got {show(value)}"
+        return None
+
+    return check
+
+
+def _boolean(value: Any) -> str | None:
+    return None if isinstance(value, bool) else f"must be true or false, got {show(value)}"
+
+
+def _string(pattern: re.Pattern[str] | None = None, what: str = "", nullable: bool = False) -> Validator:
+    def check(value: Any) -> str | None:
+        if value is None and nullable:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            kind = "a non-empty string" + (" or null" if nullable else "")
+            return f"must be {kind}, got {show(value)}"
+        if pattern is not None and not pattern.match(value):
+            return f"must be {what}, got {show(value)}"
+        return None
+
+    return check
+
+
+def _single_line(value: Any) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return f"must be a non-empty string, got {show(value)}"
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return "must be a single line without control characters"
+    if len(value) > 200:
+        return f"must be at most 200 characters, got {len(value)}"
+    return None
+
+
+def _email(value: Any) -> str | None:
+    if not isinstance(value, str) or len(value) > 254 or not EMAIL_RE.match(value):
+        return f"must be an email address, got {show(value)}"
+    return None
+
+
+def _identity(value: Any) -> str | None:
+    if isinstance(value, str) and (EMAIL_RE.match(value) or DOMAIN_RE.match(value)):
+        return None
+    return f"must be an email address or a domain, got {show(value)}"
+
+
+@dataclass(frozen=True)
+class Key:
+    check: Validator
+    default: Any = MISSING  # MISSING: required (or derived later)
+
+
+SCHEMA: dict[str, dict[str, Key]] = {
+    "aws": {
+        "region": Key(lambda v: None, "us-east-1"),  # checked with a clearer message below
+        "profile": Key(_string(nullable=True), None),
+        "endpoint_url": Key(lambda v: None, None),  # checked below
+    },
+    "queue": {
+        "name": Key(lambda v: None),  # required; checked below
+        "fifo": Key(_boolean, False),
+        "visibility_timeout": Key(_integer(0, VISIBILITY_MAX), 180),
+        "message_retention": Key(_integer(RETENTION_MIN, RETENTION_MAX), 345_600),
+        "receive_wait": Key(_integer(0, 20), 20),
+        "max_message_size": Key(_integer(MESSAGE_SIZE_MIN, MESSAGE_SIZE_MAX), 262_144),
+        "dlq": Key(lambda v: None, None),  # nested section
+    },
+    "queue.dlq": {
+        "name": Key(lambda v: None, None),  # default derived from queue.name; checked below
+        "max_receive_count": Key(_integer(1, 1000), 5),
+    },
+    "ses": {
+        "sender": Key(_email, "alerts@example.com"),
+        "identities": Key(lambda v: None, ["alerts@example.com"]),  # checked below
+        "subject": Key(_single_line, "Transaction Alert"),
+        "configuration_set": Key(_string(CONFIG_SET_RE, "1-64 letters, digits, '-' or '_'", nullable=True), None),
+    },
+    "lambda": {
+        "function_name": Key(
+            _string(FUNCTION_NAME_RE, "1-64 letters, digits, '-' or '_'"), "transaction-email-processor"
+        ),
+        "timeout": Key(_integer(1, 900), 30),
+        "memory": Key(_integer(128, 10_240), 256),
+        "batch_size": Key(_integer(1, 10_000), 10),
+    },
+    "idempotency": {
+        "table": Key(_string(TABLE_NAME_RE, "3-255 letters, digits, '_', '-' or '.'"), "txnalert-idempotency"),
+        "ttl_hours": Key(_integer(1, 8_760), 24),
+    },
+    "send_test": {"recipient": Key(_email, "success@simulator.amazonses.com")},
+}
+SECTIONS = ("aws", "queue", "ses", "lambda", "idempotency", "send_test", "tags")
+
+
+def _check_region(value: Any, key: str, problems: list[str], prefix: str = "") -> None:
+    if not isinstance(value, str) or not REGION_RE.match(value):
+        problems.append(f"{prefix}{key}: must be an AWS region such as us-east-1, got {show(value)}")
+
+
+def _check_endpoint(value: Any, key: str, problems: list[str], prefix: str = "") -> None:
+    if value is None or value == "" or value == "local":
+        return
+    if not isinstance(value, str) or not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
+        problems.append(f'{prefix}{key}: must be null, "local" or an http(s) URL, got {show(value)}')
+
+
+def _check_queue_name(name: Any, fifo: bool, key: str, problems: list[str], prefix: str) -> str | None:
+    """Validate a queue name; returns the full name (with .fifo for FIFO queues) or None if invalid."""
+    if not isinstance(name, str) or not name:
+        problems.append(f"{prefix}{key}: must be a non-empty string, got {show(name)}")
+        return None
+    base = name[: -len(".fifo")] if name.endswith(".fifo") else name
+    if name.endswith(".fifo") and not fifo:
+        problems.append(f"{prefix}{key}: {show(name)} ends with .fifo but queue.fifo is false (set queue.fifo: true)")
+        return None
+    if not base or not QUEUE_NAME_RE.match(base):
+        problems.append(f"{prefix}{key}: may contain only letters, digits, '-' and '_', got {show(name)}")
+        return None
+    full = f"{base}.fifo" if fifo else base
+    if len(full) > QUEUE_NAME_MAX:
+        problems.append(
+            f"{prefix}{key}: must be at most {QUEUE_NAME_MAX} characters"
+            f"{' including .fifo' if fifo else ''}, got {len(full)} ({show(full)})"
+        )
+        return None
+    return full
+
+
+def _check_tags(value: Any, problems: list[str], prefix: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        problems.append(f"{prefix}tags: must be a mapping of tag names to values, got {show(value)}")
+        return {}
+    tags: dict[str, str] = {}
+    for key, val in value.items():
+        where = f"{prefix}tags.{key}"
+        if not isinstance(key, str) or not 1 <= len(key) <= 128 or key.lower().startswith("aws:"):
+            problems.append(f'{where}: a tag name must be 1-128 characters and not start with "aws:"')
+            continue
+        if key == MANAGED_BY_KEY:
+            problems.append(f"{where}: is reserved; txnalert sets {MANAGED_BY_KEY}: {MANAGED_BY_VALUE} itself")
+            continue
+        if isinstance(val, bool) or not isinstance(val, str | int | float) or len(str(val)) > 256:
+            problems.append(f"{where}: must be a string of at most 256 characters, got {show(val)}")
+            continue
+        tags[key] = str(val)
+    if len(tags) + 1 > 50:
+        problems.append(f"{prefix}tags: at most 49 tags (AWS allows 50 and txnalert adds {MANAGED_BY_KEY})")
+    return tags
+
+
+def _section(raw: dict[str, Any], name: str, problems: list[str], prefix: str) -> dict[str, Any]:
+    """Validate one section's keys and types; returns its values with defaults filled in."""
+    value = raw.get(name)
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        problems.append(f"{prefix}{name}: must be a mapping, got {show(value)}")
+        value = {}
+    schema = SCHEMA[name]
+    for key in value:
+        if key not in schema:
+            problems.append(f"{prefix}{name}.{key}: {_unknown(str(key), list(schema))}")
+    out: dict[str, Any] = {}
+    for key, spec in schema.items():
+        if key in value:
+            message = spec.check(value[key])
+            if message:
+                problems.append(f"{prefix}{name}.{key}: {message}")
+            out[key] = value[key]
+        elif spec.default is not MISSING:
+            out[key] = spec.default
+    return out
+
+
+def _unknown(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f" (did you mean {show(close[0])}?)" if close else f" (known: {', '.join(known)})"
+    return "unknown key" + hint
+
+
+def parse(raw: Any, source: str = "<config>") -> Config:
+    """Build a Config from parsed YAML; raises ConfigError listing every problem."""
+    prefix = f"{source}: "
+    problems: list[str] = []
+    warnings: list[str] = []
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{prefix}must be a mapping with at least queue.name, got {show(raw)}"])
+    for key in raw:
+        if key not in SECTIONS:
+            problems.append(f"{prefix}{key}: {_unknown(str(key), list(SECTIONS))}")
+
+    aws = _section(raw, "aws", problems, prefix)
+    _check_region(aws["region"], "aws.region", problems, prefix)
+    _check_endpoint(aws["endpoint_url"], "aws.endpoint_url", problems, prefix)
+
+    queue = _section(raw, "queue", problems, prefix)
+    dlq_raw = queue.get("dlq")
+    dlq = _section({"queue.dlq": dlq_raw}, "queue.dlq", problems, prefix)
+    fifo = queue["fifo"] if isinstance(queue["fifo"], bool) else False
+    queue_name: str | None = None
+    if "name" not in queue:
+        problems.append(f"{prefix}queue.name: missing (the one required key)")
+    else:
+        queue_name = _check_queue_name(queue["name"], fifo, "queue.name", problems, prefix)
+    dlq_name: str | None = None
+    if dlq["name"] is None:
+        if queue_name is not None:
+            base = queue_name[: -len(".fifo")] if fifo else queue_name
+            dlq_name = _check_queue_name(f"{base}-dlq", fifo, "queue.dlq.name", problems, prefix)
+    else:
+        dlq_name = _check_queue_name(dlq["name"], fifo, "queue.dlq.name", problems, prefix)
+    if queue_name is not None and queue_name == dlq_name:
+        problems.append(f"{prefix}queue.dlq.name: must differ from queue.name")
+
+    ses = _section(raw, "ses", problems, prefix)
+    identities = ses["identities"]
+    if isinstance(identities, str):
+        identities = [identities]
+    if not isinstance(identities, list):
+        problems.append(f"{prefix}ses.identities: must be a list of email addresses or domains, got {show(identities)}")
+        identities = []
+    for index, identity in enumerate(identities):
+        message = _identity(identity)
+        if message:
+            problems.append(f"{prefix}ses.identities[{index}]: {message}")
+
+    lam = _section(raw, "lambda", problems, prefix)
+    idem = _section(raw, "idempotency", problems, prefix)
+    send_test = _section(raw, "send_test", problems, prefix)
+    tags = _check_tags(raw.get("tags", {"app": "txnalert"}), problems, prefix)
+
+    # Cross-field rules, only when the fields themselves are valid.
+    def valid_int(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    if fifo and valid_int(lam["batch_size"]) and lam["batch_size"] > 10:
+        problems.append(f"{prefix}lambda.batch_size: must be at most 10 for a FIFO queue, got {lam['batch_size']}")
+    vis, timeout = queue["visibility_timeout"], lam["timeout"]
+    if valid_int(vis) and valid_int(timeout) and 0 <= vis <= VISIBILITY_MAX and 1 <= timeout <= 900:
+        if vis < timeout:
+            problems.append(f"{prefix}queue.visibility_timeout: must be >= lambda.timeout ({timeout}), got {vis}")
+        elif vis < VISIBILITY_FACTOR * timeout:
+            warnings.append(
+                f"{prefix}queue.visibility_timeout: {vis} is below {VISIBILITY_FACTOR} x lambda.timeout "
+                f"({VISIBILITY_FACTOR * timeout}), AWS's recommendation for SQS triggers"
+            )
+    mrc = dlq["max_receive_count"]
+    if valid_int(mrc) and 1 <= mrc < 5:
+        warnings.append(
+            f"{prefix}queue.dlq.max_receive_count: {mrc} is below 5; messages may be dead-lettered "
+            "after a throttled or failed batch (AWS recommends at least 5)"
+        )
+    sender = ses["sender"]
+    if not problems and isinstance(sender, str) and identities and not _sender_covered(sender, identities):
+        warnings.append(f"{prefix}ses.sender: {show(sender)} is not covered by ses.identities; SES will reject sends")
+
+    if problems:
+        raise ConfigError(problems)
+    assert queue_name is not None and dlq_name is not None
+    return Config(
+        aws=AwsConfig(region=aws["region"], profile=aws["profile"], endpoint_url=aws["endpoint_url"] or None),
+        queue=QueueConfig(
+            name=queue_name,
+            fifo=fifo,
+            visibility_timeout=queue["visibility_timeout"],
+            message_retention=queue["message_retention"],
+            receive_wait=queue["receive_wait"],
+            max_message_size=queue["max_message_size"],
+            dlq=DlqConfig(name=dlq_name, max_receive_count=dlq["max_receive_count"]),
+        ),
+        ses=SesConfig(
+            sender=sender,
+            identities=tuple(identities),
+            subject=ses["subject"],
+            configuration_set=ses["configuration_set"],
+        ),
+        lambda_=LambdaConfig(**lam),
+        idempotency=IdempotencyConfig(**idem),
+        send_test=SendTestConfig(**send_test),
+        tags=tags,
+        source=source,
+        warnings=tuple(warnings),
+    )
+
+
+def _sender_covered(sender: str, identities: list[str]) -> bool:
+    domain = sender.rsplit("@", 1)[-1].lower()
+    return any(i.lower() == sender.lower() or i.lower() == domain for i in identities)
+
+
+def find_config_path(explicit: str | None) -> Path:
+    """--config, else $TXNALERT_CONFIG, else ./txnalert.yaml."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(ENV_CONFIG)
+    if env:
+        return Path(env)
+    return Path(DEFAULT_CONFIG_NAME)
+
+
+def load(explicit: str | None = None) -> Config:
+    """Read, parse and validate the config file; every failure is a ConfigError (exit 2)."""
+    path = find_config_path(explicit)
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        hint = (
+            ""
+            if explicit or os.environ.get(ENV_CONFIG)
+            else (" (pass --config PATH, set TXNALERT_CONFIG, or copy config.example.yaml to txnalert.yaml)")
+        )
+        raise ConfigError([f"{source}: config file not found{hint}"]) from None
+    except IsADirectoryError:
+        raise ConfigError([f"{source}: is a directory, not a config file"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"{source}: is not UTF-8 text"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{source}: cannot read: {exc.strerror}"]) from None
+    return loads(text, source)
+
+
+def loads(text: str, source: str = "<config>") -> Config:
+    import yaml
+
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        raise ConfigError([f"{source}: {where}invalid YAML: {problem}"]) from None
+    if raw is None:
+        raise ConfigError([f"{source}: config file is empty; at least queue.name is required"])
+    return parse(raw, source)
+
+
+def builtin_example() -> Config:
+    """The example config (config.example.yaml's values), used by `txnalert demo`."""
+    return parse(
+        {"queue": {"name": "transaction-events-queue", "dlq": {"name": "transaction-events-dlq"}}},
+        "<built-in example>",
+    )

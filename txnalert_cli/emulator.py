@@ -1,0 +1,341 @@
+"""The embedded AWS emulator: moto's server, started by txnalert, with three moto problems fixed.
+
+Two ways to run it:
+- in-process, on a thread and a free loopback port (`start_in_thread`), for `txnalert demo` and the tests;
+- detached, in its own process (`txnalert local up`), its pid and port kept in a per-user state file.
+
+`python -m txnalert_cli.emulator --port N` is the detached process's entry point.
+Importing this module does not import moto; `apply_moto_fixes()` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import EmulatorError
+
+LOOPBACK = "127.0.0.1"
+DEFAULT_PORT = 4566
+# The moto minor version whose internals the three fixes below rely on (pyproject pins it too).
+MOTO_MINOR = "5.2"
+
+_fixes_applied = False
+
+
+# --- the three moto fixes -------------------------------------------------------------------------
+
+
+def fix_lambda_without_docker() -> None:
+    """Fix 1: run Lambda without Docker.
+
+    There is no Docker engine where txnalert runs offline. moto must be told through its own config
+    (the same call that `POST /moto-api/config` makes) *before* any function exists: switching later
+    makes existing functions vanish from the backend.
+    """
+    from moto.moto_api._internal.models import moto_api_backend
+
+    moto_api_backend.set_config({"lambda": {"use_docker": False}})
+
+
+def fix_docker_client_property() -> None:
+    """Fix 2: keep `GET /moto-api/data.json` working once a Lambda function exists.
+
+    data.json serialises every public attribute of every model instance and skips the ones whose
+    getattr raises TypeError/AttributeError/ValueError. A LambdaFunction's `docker_client` property
+    calls `docker.from_env()`, which raises DockerException (no engine) or ImportError, so the whole
+    endpoint answers HTTP 500. We wrap the property so that it raises AttributeError instead: the
+    failure moto already tolerates. With a working Docker engine the property behaves as before.
+    """
+    from moto.utilities.docker_utilities import DockerModel
+
+    original = DockerModel.__dict__.get("docker_client")
+    if not isinstance(original, property) or original.fget is None:
+        raise EmulatorError("moto changed: DockerModel.docker_client is no longer a property; review emulator fix 2")
+    if getattr(original.fget, "_txnalert_fixed", False):
+        return
+    fget = original.fget
+
+    def docker_client(self: Any) -> Any:
+        try:
+            return fget(self)
+        except AttributeError:
+            raise
+        except Exception as exc:  # DockerException, ImportError, connection errors
+            raise AttributeError(f"docker_client unavailable: {exc}") from exc
+
+    docker_client._txnalert_fixed = True  # type: ignore[attr-defined]
+    DockerModel.docker_client = property(docker_client)  # type: ignore[method-assign,assignment]
+
+
+def fix_sqs_clock() -> None:
+    """Fix 3: make moto's SQS clock cheap.
+
+    `moto.sqs.models.unix_time_millis` builds naive datetimes and subtracts the epoch; SQS calls it for
+    every message on every call (visibility and delay checks while counting), so each call costs
+    O(queue depth). `time.time() * 1000` is the same instant (seconds since the epoch, UTC) at a
+    fraction of the cost. Calls with an explicit datetime keep the original code.
+    """
+    import moto.sqs.models as sqs_models
+
+    original = getattr(sqs_models, "unix_time_millis", None)
+    if original is None or not callable(original):
+        raise EmulatorError("moto changed: moto.sqs.models.unix_time_millis is gone; review emulator fix 3")
+    if getattr(original, "_txnalert_fixed", False):
+        return
+
+    def unix_time_millis(dt: Any = None) -> float:
+        if dt is None:
+            return time.time() * 1000.0
+        return float(original(dt))
+
+    unix_time_millis._txnalert_fixed = True  # type: ignore[attr-defined]
+    sqs_models.unix_time_millis = unix_time_millis
+
+
+def apply_moto_fixes() -> None:
+    """Apply the three fixes once per process, before the server handles its first request."""
+    global _fixes_applied
+    if _fixes_applied:
+        return
+    fix_lambda_without_docker()
+    fix_docker_client_property()
+    fix_sqs_clock()
+    _fixes_applied = True
+
+
+# --- in-process emulator --------------------------------------------------------------------------
+
+
+@dataclass
+class InProcessEmulator:
+    """moto's ThreadedMotoServer on a loopback port, with the fixes applied."""
+
+    server: Any
+    url: str
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def start_in_thread(port: int = 0) -> InProcessEmulator:
+    """Start the emulator on a thread; port 0 picks a free port."""
+    apply_moto_fixes()
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
+    server.start()
+    host, bound = server.get_host_and_port()
+    return InProcessEmulator(server=server, url=f"http://{host}:{bound}")
+
+
+@contextlib.contextmanager
+def running_in_thread(port: int = 0) -> Iterator[InProcessEmulator]:
+    emulator = start_in_thread(port)
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+# --- detached emulator (`txnalert local up|status|down`) -----------------------------------------
+
+
+def state_dir() -> Path:
+    """Per-user state directory: $TXNALERT_STATE_DIR, else $XDG_STATE_HOME/txnalert, else ~/.local/state."""
+    explicit = os.environ.get("TXNALERT_STATE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "txnalert"
+
+
+def _state_file() -> Path:
+    return state_dir() / "emulator.json"
+
+
+@dataclass
+class EmulatorStatus:
+    running: bool
+    pid: int | None = None
+    port: int | None = None
+    url: str | None = None
+    log: str | None = None
+    started_at: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "running": self.running,
+            "pid": self.pid,
+            "port": self.port,
+            "url": self.url,
+            "log": self.log,
+        }
+
+
+def answers(url: str, timeout: float = 1.0) -> bool:
+    """True when a moto server answers at url (its /moto-api/config endpoint)."""
+    try:
+        with urllib.request.urlopen(f"{url}/moto-api/config", timeout=timeout) as resp:  # noqa: S310
+            return bool(200 <= resp.status < 300)  # moto answers GET /moto-api/config with 201
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if cmdline.exists():  # Linux: make sure the pid was not reused by something else
+        with contextlib.suppress(OSError):
+            return b"txnalert_cli.emulator" in cmdline.read_bytes()
+    return True
+
+
+def status() -> EmulatorStatus:
+    """What the state file says, checked against the process and the port."""
+    path = _state_file()
+    try:
+        state = json.loads(path.read_text())
+        pid, port = int(state["pid"]), int(state["port"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return EmulatorStatus(running=False)
+    url = f"http://{LOOPBACK}:{port}"
+    if not _pid_alive(pid):
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return EmulatorStatus(running=False)
+    return EmulatorStatus(
+        running=answers(url),
+        pid=pid,
+        port=port,
+        url=url,
+        log=state.get("log"),
+        started_at=state.get("started_at"),
+    )
+
+
+def local_url() -> str:
+    """The running detached emulator's URL (what `endpoint_url: local` means)."""
+    current = status()
+    if not current.running or current.url is None:
+        raise EmulatorError("the txnalert emulator is not running: run `txnalert local up`")
+    return current.url
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError:
+            return False
+    return True
+
+
+def up(port: int = DEFAULT_PORT, timeout: float = 30.0) -> tuple[EmulatorStatus, bool]:
+    """Start the detached emulator; returns (status, started). A running one is reported, not doubled."""
+    current = status()
+    if current.running:
+        return current, False
+    if current.pid is not None:
+        raise EmulatorError(
+            f"an emulator process (pid {current.pid}) exists but does not answer on port {current.port}: "
+            "run `txnalert local down` first"
+        )
+    if not 1 <= port <= 65535:
+        raise EmulatorError(f"--port must be between 1 and 65535, got {port}", exit_code=2)
+    if not _port_free(port):
+        raise EmulatorError(f"port {port} on {LOOPBACK} is in use: pick another with --port")
+    directory = state_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    log_path = directory / "emulator.log"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "txnalert_cli.emulator", "--port", str(port)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # detached: survives the terminal and Ctrl-C of the caller
+            close_fds=True,
+        )
+    url = f"http://{LOOPBACK}:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise EmulatorError(f"the emulator exited at start (code {proc.returncode}); see {log_path}")
+        if answers(url, timeout=0.5):
+            break
+        time.sleep(0.1)
+    else:
+        proc.terminate()
+        raise EmulatorError(f"the emulator did not answer on {url} within {timeout:.0f} s; see {log_path}")
+    state = {"pid": proc.pid, "port": port, "log": str(log_path), "started_at": time.time()}
+    _state_file().write_text(json.dumps(state))
+    return status(), True
+
+
+def down(timeout: float = 10.0) -> EmulatorStatus:
+    """Stop the detached emulator; returns what was stopped (running=False if nothing was)."""
+    current = status()
+    if current.pid is None:
+        return current
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(current.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _pid_alive(current.pid):
+        time.sleep(0.05)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(current.pid, os.WNOHANG)
+    if _pid_alive(current.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(current.pid, signal.SIGKILL)
+    with contextlib.suppress(OSError):
+        _state_file().unlink()
+    return current
+
+
+def _serve(port: int) -> None:
+    """Entry point of the detached process: serve until SIGTERM."""
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request in the log file
+    apply_moto_fixes()
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
+    server.start()
+    stopping = False
+
+    def _stop(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    print(f"txnalert emulator (moto) listening on http://{LOOPBACK}:{port}", flush=True)
+    while not stopping:
+        time.sleep(0.2)
+    server.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="txnalert's embedded AWS emulator (moto server)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    _serve(parser.parse_args().port)
