@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import urllib.request
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ os.environ["AWS_CONFIG_FILE"] = os.devnull
 os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
 for _var in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "TXNALERT_CONFIG"):
     os.environ.pop(_var, None)
+logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per moto request in failure reports
 
 
 @pytest.fixture(scope="session")

@@ -80,7 +80,14 @@ def test_a_changed_attribute_is_an_update(endpoint: str, tmp_path: Path) -> None
     assert main["details"]["RedrivePolicy"]["to"]["maxReceiveCount"] == 7
     assert attributes(endpoint, "txq")["VisibilityTimeout"] == "300"
     assert json.loads(attributes(endpoint, "txq")["RedrivePolicy"])["maxReceiveCount"] == 7
-    assert [c["action"] for c in run_json("setup", "-c", config)["changes"]] == ["unchanged", "unchanged"]
+    setup = run_json("setup", "-c", config)
+    assert [(c["resource"], c["action"]) for c in setup["changes"]] == [
+        ("sqs-queue", "unchanged"),
+        ("sqs-queue", "unchanged"),
+        ("dynamodb-table", "create"),
+        ("ses-identity", "create"),
+    ]
+    assert {c["action"] for c in run_json("setup", "-c", config)["changes"]} == {"unchanged"}
 
 
 def test_dry_run_on_nothing_plans_creates_and_creates_nothing(endpoint: str, tmp_path: Path) -> None:

@@ -56,13 +56,19 @@ class Aws:
     config: Config
     endpoint_url: str | None = None
     max_pool_connections: int = 10
+    emulator: bool = False  # our own emulator: always the dummy keys, whatever the chain holds
     _session: Any = None
     _clients: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def from_config(cls, config: Config, *, max_pool_connections: int = 10) -> Aws:
-        return cls(config=config, endpoint_url=resolve_endpoint(config), max_pool_connections=max_pool_connections)
+        return cls(
+            config=config,
+            endpoint_url=resolve_endpoint(config),
+            max_pool_connections=max_pool_connections,
+            emulator=config.aws.endpoint_url == "local",
+        )
 
     @property
     def region(self) -> str:
@@ -73,8 +79,10 @@ class Aws:
         if self._session is None:
             import boto3
 
-            session = boto3.Session(profile_name=self.config.aws.profile, region_name=self.region)
-            if session.get_credentials() is None and is_loopback(self.effective_endpoint()):
+            session = None
+            if not self.emulator:
+                session = boto3.Session(profile_name=self.config.aws.profile, region_name=self.region)
+            if session is None or (session.get_credentials() is None and is_loopback(self.effective_endpoint())):
                 session = boto3.Session(
                     aws_access_key_id=DUMMY_KEY,
                     aws_secret_access_key=DUMMY_KEY,

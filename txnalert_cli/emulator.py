@@ -131,8 +131,16 @@ class InProcessEmulator:
         self.server.stop()
 
 
+def _quiet_request_log() -> None:
+    """No line per request from werkzeug: the emulator's callers print what matters."""
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
 def start_in_thread(port: int = 0) -> InProcessEmulator:
     """Start the emulator on a thread; port 0 picks a free port."""
+    _quiet_request_log()
     apply_moto_fixes()
     from moto.server import ThreadedMotoServer
 
@@ -313,9 +321,7 @@ def down(timeout: float = 10.0) -> EmulatorStatus:
 
 def _serve(port: int) -> None:
     """Entry point of the detached process: serve until SIGTERM."""
-    import logging
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request in the log file
+    _quiet_request_log()
     apply_moto_fixes()
     from moto.server import ThreadedMotoServer
 

@@ -17,6 +17,14 @@ from .errors import ApplyError, ResourceConflict, error_code, from_botocore
 
 CREATE, UPDATE, UNCHANGED = "create", "update", "unchanged"
 QUEUE = "sqs-queue"
+TABLE = "dynamodb-table"
+IDENTITY = "ses-identity"
+
+# The idempotency table's layout is the Powertools DynamoDB persistence layer's default (the handler's
+# constants are the source of truth; they are repeated here so the CLI does not import the handler's
+# boto3/powertools code to plan).
+IDEMPOTENCY_KEY_ATTR = "id"
+IDEMPOTENCY_EXPIRY_ATTR = "expiration"
 
 # Attributes SQS fixes at creation: changing them means a new queue.
 _IMMUTABLE_QUEUE_ATTRIBUTES = ("FifoQueue",)
@@ -80,9 +88,37 @@ def desired_queues(config: Config) -> list[QueueSpec]:
     ]
 
 
+@dataclass(frozen=True)
+class TableSpec:
+    """The DynamoDB idempotency table: on-demand, TTL on the Powertools expiry attribute."""
+
+    name: str
+    tags: dict[str, str]
+    key_attr: str = IDEMPOTENCY_KEY_ATTR
+    ttl_attr: str = IDEMPOTENCY_EXPIRY_ATTR
+    kind: str = TABLE
+
+
+@dataclass(frozen=True)
+class IdentitySpec:
+    """An SES identity (an email address or a domain) that must be verified to send."""
+
+    name: str
+    tags: dict[str, str]
+    kind: str = IDENTITY
+
+    @property
+    def is_domain(self) -> bool:
+        return "@" not in self.name
+
+
 def desired(config: Config) -> list[Any]:
     """Every resource of the pipeline, in dependency order."""
-    return [*desired_queues(config)]
+    return [
+        *desired_queues(config),
+        TableSpec(name=config.idempotency.table, tags=config.resource_tags),
+        *(IdentitySpec(name=identity, tags=config.resource_tags) for identity in config.ses.identities),
+    ]
 
 
 # --- the plan -------------------------------------------------------------------------------------
@@ -138,10 +174,11 @@ def _other_type_name(spec: QueueSpec) -> str:
 
 
 class Planner:
-    """Read-only: compares desired resources with what exists."""
+    """Read-only: compares desired resources with what exists (describe/get/list calls only)."""
 
-    def __init__(self, sqs: Any) -> None:
-        self.sqs = sqs
+    def __init__(self, aws: Any) -> None:
+        self.aws = aws
+        self.sqs = aws.client("sqs")
 
     def plan(self, specs: list[Any]) -> Plan:
         changes: list[Change] = []
@@ -150,10 +187,60 @@ class Planner:
             if spec.kind == QUEUE:
                 change = self._plan_queue(spec, queue_arns)
                 queue_arns[spec.name] = change.current.get("arn")
-                changes.append(change)
+            elif spec.kind == TABLE:
+                change = self._plan_table(spec)
+            elif spec.kind == IDENTITY:
+                change = self._plan_identity(spec)
             else:  # pragma: no cover - guarded by desired()
                 raise TypeError(f"no planner for {spec.kind}")
+            changes.append(change)
         return Plan(changes)
+
+    def _plan_table(self, spec: TableSpec) -> Change:
+        ddb = self.aws.client("dynamodb")
+        try:
+            table = ddb.describe_table(TableName=spec.name)["Table"]
+        except Exception as exc:
+            if error_code(exc) != "ResourceNotFoundException":
+                raise
+            details = {
+                "KeySchema": f"{spec.key_attr} (HASH, S)",
+                "BillingMode": "PAY_PER_REQUEST",
+                "TimeToLive": spec.ttl_attr,
+                "Tags": dict(spec.tags),
+            }
+            return Change(TABLE, spec.name, CREATE, details, spec)
+        key = [(k["AttributeName"], k["KeyType"]) for k in table.get("KeySchema", [])]
+        if key != [(spec.key_attr, "HASH")]:
+            raise ResourceConflict(
+                f"table {spec.name!r} exists with key {key}, but the idempotency table needs a single "
+                f"partition key {spec.key_attr!r}: use another idempotency.table"
+            )
+        current = {"arn": table["TableArn"]}
+        diff: dict[str, Any] = {}
+        billing = table.get("BillingModeSummary", {}).get("BillingMode", "PROVISIONED")
+        if billing != "PAY_PER_REQUEST":
+            diff["BillingMode"] = {"from": billing, "to": "PAY_PER_REQUEST"}
+        ttl = ddb.describe_time_to_live(TableName=spec.name).get("TimeToLiveDescription", {})
+        ttl_on = ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING")
+        have_ttl = ttl.get("AttributeName") if ttl_on else None
+        if have_ttl != spec.ttl_attr:
+            diff["TimeToLive"] = {"from": have_ttl, "to": spec.ttl_attr}
+        tags = {t["Key"]: t["Value"] for t in ddb.list_tags_of_resource(ResourceArn=table["TableArn"]).get("Tags", [])}
+        tag_diff = {k: {"from": tags.get(k), "to": v} for k, v in spec.tags.items() if tags.get(k) != v}
+        if tag_diff:
+            diff["Tags"] = tag_diff
+        return Change(TABLE, spec.name, UPDATE if diff else UNCHANGED, diff, spec, current)
+
+    def _plan_identity(self, spec: IdentitySpec) -> Change:
+        try:
+            self.aws.client("sesv2").get_email_identity(EmailIdentity=spec.name)
+        except Exception as exc:
+            if error_code(exc) != "NotFoundException":
+                raise
+            kind = "domain (DKIM records to add)" if spec.is_domain else "email address (verification email)"
+            return Change(IDENTITY, spec.name, CREATE, {"type": kind, "Tags": dict(spec.tags)}, spec)
+        return Change(IDENTITY, spec.name, UNCHANGED, {}, spec)
 
     def _queue_url(self, name: str) -> str | None:
         try:
@@ -210,16 +297,23 @@ class Planner:
 class Executor:
     """The only code that makes changing calls. Applies a plan in order; stops at the first failure."""
 
-    def __init__(self, sqs: Any) -> None:
-        self.sqs = sqs
+    def __init__(self, aws: Any) -> None:
+        self.aws = aws
+        self.sqs = aws.client("sqs")
 
     def apply(self, plan: Plan) -> Plan:
         done: list[str] = []
         queue_arns: dict[str, str] = {c.name: c.current["arn"] for c in plan.changes if c.current.get("arn")}
         for index, change in enumerate(plan.changes):
             try:
-                if change.resource == QUEUE and change.action != UNCHANGED:
+                if change.action == UNCHANGED:
+                    pass
+                elif change.resource == QUEUE:
                     self._apply_queue(change, queue_arns)
+                elif change.resource == TABLE:
+                    self._apply_table(change)
+                elif change.resource == IDENTITY:
+                    self._apply_identity(change)
             except Exception as exc:
                 translated = from_botocore(exc)
                 reason = translated.message if translated else str(exc)
@@ -256,6 +350,46 @@ class Executor:
         if change.action == CREATE and "RedrivePolicy" in attributes:  # report the DLQ's real ARN
             change.details["RedrivePolicy"] = json.loads(attributes["RedrivePolicy"])
 
+    def _apply_table(self, change: Change) -> None:
+        spec: TableSpec = change.spec
+        ddb = self.aws.client("dynamodb")
+        if change.action == CREATE:
+            ddb.create_table(
+                TableName=spec.name,
+                AttributeDefinitions=[{"AttributeName": spec.key_attr, "AttributeType": "S"}],
+                KeySchema=[{"AttributeName": spec.key_attr, "KeyType": "HASH"}],
+                BillingMode="PAY_PER_REQUEST",
+                Tags=[{"Key": k, "Value": v} for k, v in spec.tags.items()],
+            )
+            ddb.get_waiter("table_exists").wait(TableName=spec.name, WaiterConfig={"Delay": 2, "MaxAttempts": 60})
+            ddb.update_time_to_live(
+                TableName=spec.name, TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attr}
+            )
+            change.current = {"arn": ddb.describe_table(TableName=spec.name)["Table"]["TableArn"]}
+            return
+        if "BillingMode" in change.details:
+            ddb.update_table(TableName=spec.name, BillingMode="PAY_PER_REQUEST")
+        if "TimeToLive" in change.details:
+            have = change.details["TimeToLive"]["from"]
+            if have:  # only one TTL attribute per table: switch the old one off first
+                ddb.update_time_to_live(
+                    TableName=spec.name, TimeToLiveSpecification={"Enabled": False, "AttributeName": have}
+                )
+            ddb.update_time_to_live(
+                TableName=spec.name, TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attr}
+            )
+        if "Tags" in change.details:
+            ddb.tag_resource(
+                ResourceArn=change.current["arn"],
+                Tags=[{"Key": k, "Value": v["to"]} for k, v in change.details["Tags"].items()],
+            )
+
+    def _apply_identity(self, change: Change) -> None:
+        spec: IdentitySpec = change.spec
+        self.aws.client("sesv2").create_email_identity(
+            EmailIdentity=spec.name, Tags=[{"Key": k, "Value": v} for k, v in spec.tags.items()]
+        )
+
 
 def plan_and_apply(
     aws: Any, config: Config, *, dry_run: bool, kinds: frozenset[str] | None = None
@@ -263,9 +397,8 @@ def plan_and_apply(
     """Plan the pipeline's resources (or only those of `kinds`) and, unless dry_run, apply the plan.
 
     Returns (plan, applied)."""
-    sqs = aws.client("sqs")
     specs = [spec for spec in desired(config) if kinds is None or spec.kind in kinds]
-    plan = Planner(sqs).plan(specs)
+    plan = Planner(aws).plan(specs)
     if dry_run or not plan.pending:
         return plan, False
-    return Executor(sqs).apply(plan), True
+    return Executor(aws).apply(plan), True

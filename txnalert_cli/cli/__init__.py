@@ -68,10 +68,11 @@ def _root(
 
 
 def _wire() -> None:
-    from . import local, messages, resources
+    from . import local, messages, pipeline, resources
 
     resources.register(app)
     messages.register(app)
+    pipeline.register(app)
     app.add_typer(local.app, name="local")
 
 

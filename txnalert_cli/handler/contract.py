@@ -334,9 +334,7 @@ def _check_string(field: str, value: object, reasons: list[str]) -> str | None:
     return value
 
 
-def _check_pattern(
-    field: str, value: object, pattern: re.Pattern[str], rule: str, reasons: list[str]
-) -> str | None:
+def _check_pattern(field: str, value: object, pattern: re.Pattern[str], rule: str, reasons: list[str]) -> str | None:
     text = _check_string(field, value, reasons)
     if text is None:
         return None
@@ -435,9 +433,7 @@ def _check_balance(value: object, currency: str | None, reasons: list[str]) -> D
         return None
     number, text = parsed
     if abs(number) > MAX_ABS_BALANCE:
-        reasons.append(
-            f"balance: must be between -{MAX_ABS_BALANCE} and {MAX_ABS_BALANCE}, got {_show(text)}"
-        )
+        reasons.append(f"balance: must be between -{MAX_ABS_BALANCE} and {MAX_ABS_BALANCE}, got {_show(text)}")
         return None
     return _check_precision("balance", number, text, currency, reasons)
 
@@ -459,9 +455,7 @@ def _check_customer_name(value: object, reasons: list[str]) -> str | None:
         reasons.append(f"customer_name: must be a string, got {_json_type(value)}")
         return None
     if len(value) > MAX_CUSTOMER_NAME_LENGTH:
-        reasons.append(
-            f"customer_name: must be at most {MAX_CUSTOMER_NAME_LENGTH} characters, got {len(value)}"
-        )
+        reasons.append(f"customer_name: must be at most {MAX_CUSTOMER_NAME_LENGTH} characters, got {len(value)}")
         return None
     return value
 
@@ -481,9 +475,7 @@ def _check_occurred_at(value: object, reasons: list[str]) -> datetime | None:
         return None
     match = _TIMESTAMP_RE.fullmatch(text)
     if match is None:
-        reasons.append(
-            f"occurred_at: must be an ISO-8601 date-time such as 2026-11-22T10:00:00Z, got {_show(text)}"
-        )
+        reasons.append(f"occurred_at: must be an ISO-8601 date-time such as 2026-11-22T10:00:00Z, got {_show(text)}")
         return None
     if match["tz"] is None:
         reasons.append(f"occurred_at: must include a timezone (Z or +HH:MM), got {_show(text)}")

@@ -1,0 +1,191 @@
+"""`txnalert verify-identity`, `worker`, `outbox` and `demo`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from ..errors import UsageError
+from ..output import Output
+from .options import ConfigOpt, Ctx, EndpointOpt, JsonOpt, ProfileOpt, RegionOpt
+
+
+def _render_verify(out: Output, result: Any) -> None:
+    out.table(
+        ["IDENTITY", "TYPE", "STATUS"],
+        [(i.identity, i.type, i.status) for i in result.identities],
+    )
+    for identity in result.identities:
+        if identity.dkim_records:
+            out.line("")
+            out.line(f"DNS records to add for {identity.identity} (Easy DKIM):")
+            out.table(["NAME", "TYPE", "VALUE"], [(r["name"], r["type"], r["value"]) for r in identity.dkim_records])
+    a = result.account
+    sandbox = {True: "yes", False: "no", None: "unknown (this endpoint does not serve SESv2 GetAccount)"}[a.sandbox]
+    out.line("")
+    out.line(f"SES sandbox: {sandbox}")
+    out.line(
+        f"send quota: max send rate {a.max_send_rate:g}/s, 24 h quota {a.max_24h_send:g}, "
+        f"sent in the last 24 h {a.sent_last_24h:g}"
+    )
+    for warning in result.warnings:
+        out.warn(warning)
+
+
+def _render_worker(out: Output, stats: Any) -> None:
+    out.line(
+        f"received {stats.received}, succeeded {stats.succeeded}, failed {stats.failed}, "
+        f"emails sent {stats.emails_sent} in {stats.elapsed_s:.2f} s ({stats.emails_per_second:.1f} emails/s)"
+    )
+    for error in stats.errors[:10]:
+        out.error(error)
+
+
+def _render_outbox(out: Output, emails: list[Any]) -> None:
+    if not emails:
+        out.line("the outbox is empty")
+        return
+    out.table(["TO", "SUBJECT", "FIRST LINE"], [(", ".join(e.to), e.subject, e.first_line) for e in emails])
+    out.line(f"{len(emails)} emails")
+
+
+def _render_demo(out: Output, result: Any) -> None:
+    from .resources import render_plan
+
+    out.line(f"Emulator: {result.endpoint} (in-process, gone when the demo ends)")
+    out.line("")
+    out.line("1. Plan applied")
+    render_plan(out, result.plan, applied=True, dry_run=False)
+    out.line("")
+    out.line(
+        f"2. Sent {result.sent_valid} transactions, {result.sent_duplicates} duplicates "
+        f"and {result.sent_malformed} malformed messages"
+    )
+    w = result.worker
+    out.line(
+        f"3. Worker: {w.received} records received in {w.batches} batches, {w.succeeded} succeeded, "
+        f"{w.failed} failed (retried until dead-lettered), {w.emails_sent} emails sent"
+    )
+    out.line("")
+    out.line(f"4. Outbox: {len(result.outbox)} emails (a sample)")
+    _render_outbox_sample(out, result.outbox[:3])
+    out.line("")
+    out.line(f"5. Dead-letter queue: {len(result.dlq)} messages")
+    out.table(["MESSAGE", "REASON", "BODY"], [(m["message_id"][:8], m["reason"], m["body"][:60]) for m in result.dlq])
+    out.line("")
+    for check in result.checks:
+        mark = "OK  " if check["ok"] else "FAIL"
+        out.line(f"{mark} {check['check']}: expected {check['expected']}, got {check['actual']}")
+    out.line(f"demo {'passed' if result.ok else 'FAILED'} in {result.elapsed_s:.1f} s")
+
+
+def _render_outbox_sample(out: Output, emails: list[Any]) -> None:
+    out.table(["TO", "SUBJECT", "TEXT"], [(", ".join(e.to), e.subject, _sentence(e.text)) for e in emails])
+
+
+def _sentence(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return next((line for line in lines if line.startswith("Your account")), lines[0] if lines else "")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("verify-identity")
+    def verify_identity(
+        identities: Annotated[
+            list[str] | None, typer.Argument(help="Email addresses or domains [default: ses.identities].")
+        ] = None,
+        wait: Annotated[bool, typer.Option("--wait", help="Poll until every identity is verified.")] = False,
+        timeout: Annotated[float, typer.Option("--timeout", min=1, help="Seconds --wait may take.")] = 300,
+        config: ConfigOpt = None,
+        json: JsonOpt = False,
+        region: RegionOpt = None,
+        profile: ProfileOpt = None,
+        endpoint_url: EndpointOpt = None,
+    ) -> None:
+        """Start SES verification; show status, DKIM records, sandbox and quota.
+        Example: txnalert verify-identity alerts@example.com --wait"""
+        from ..identities import verify
+
+        ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
+        result = verify(ctx.aws(), ctx.config, identities or None, wait=wait, timeout=timeout)
+        ctx.out.emit(result.as_dict(), lambda o: _render_verify(o, result))
+
+    @app.command()
+    def worker(
+        until_empty: Annotated[
+            bool, typer.Option("--until-empty", help="Stop when the queue and its in-flight messages are done.")
+        ] = False,
+        max_messages: Annotated[
+            int | None, typer.Option("--max-messages", min=1, help="Stop after receiving N messages.")
+        ] = None,
+        retry_delay: Annotated[
+            int | None,
+            typer.Option(
+                "--retry-delay",
+                min=0,
+                max=43200,
+                help="Seconds before a failed record is retried [default: the queue's visibility timeout, as Lambda].",
+            ),
+        ] = None,
+        verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print the handler's log lines.")] = False,
+        config: ConfigOpt = None,
+        json: JsonOpt = False,
+        region: RegionOpt = None,
+        profile: ProfileOpt = None,
+        endpoint_url: EndpointOpt = None,
+    ) -> None:
+        """Consume the queue with the handler, as Lambda's SQS trigger would. Example: txnalert worker --until-empty"""
+        import sys
+
+        from ..worker import LogSink, build_worker
+
+        ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
+        echo = (lambda line: sys.stderr.write(line + "\n")) if verbose else None
+        w = build_worker(
+            ctx.aws(), ctx.config, sink=LogSink(echo), retry_delay=retry_delay, wait_seconds=2 if until_empty else None
+        )
+        if not json:
+            ctx.out.info(f"worker polling {ctx.config.queue.name} (Ctrl-C finishes the batch in hand and stops)")
+        stats = w.run(until_empty=until_empty, max_messages=max_messages)
+        ctx.out.emit(stats.as_dict(), lambda o: _render_worker(o, stats))
+        if stats.batch_errors:
+            raise typer.Exit(1)
+
+    @app.command()
+    def outbox(
+        limit: Annotated[int, typer.Option("--limit", min=1, help="Show the last N emails.")] = 20,
+        config: ConfigOpt = None,
+        json: JsonOpt = False,
+        region: RegionOpt = None,
+        profile: ProfileOpt = None,
+        endpoint_url: EndpointOpt = None,
+    ) -> None:
+        """List the emails the emulator accepted. Example: txnalert outbox --limit 5"""
+        from ..outbox import fetch
+
+        ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
+        emails = fetch(ctx.aws().effective_endpoint("ses"))[-limit:]
+        ctx.out.emit({"emails": [e.as_dict() for e in emails]}, lambda o: _render_outbox(o, emails))
+
+    @app.command()
+    def demo(
+        count: Annotated[int, typer.Option("--count", "-n", min=1, max=500, help="Valid transactions to send.")] = 25,
+        config: Annotated[
+            str | None,
+            typer.Option("--config", "-c", metavar="PATH", help="Config file [default: the built-in example]."),
+        ] = None,
+        json: JsonOpt = False,
+    ) -> None:
+        """Run the whole pipeline offline on a throwaway emulator. Example: txnalert demo --count 25"""
+        from .. import config as config_module
+        from ..demo import run_demo
+
+        out = Output(json)
+        cfg = config_module.load(config) if config else config_module.builtin_example()
+        if count < 1:
+            raise UsageError("--count must be at least 1")
+        result = run_demo(cfg, count=count, progress=None if json else out.info)
+        out.emit(result.as_dict(), lambda o: _render_demo(o, result))
+        if not result.ok:
+            raise typer.Exit(1)

@@ -1,0 +1,187 @@
+"""`txnalert demo`: the whole pipeline, offline, in one command.
+
+Starts the emulator in-process on a free port, applies the plan, verifies the sender, sends valid,
+duplicated and malformed transactions, runs the worker until the queue is empty, then checks that the
+counts add up: emails = valid unique transactions, DLQ = malformed messages.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .config import Config
+from .errors import UsageError
+
+# Malformed messages the bank's core app might produce; each must end in the DLQ with a reason.
+MALFORMED = [
+    "this is not JSON",
+    json.dumps(
+        {
+            "schema_version": 1,
+            "transaction_id": "txn-bad-amount",
+            "account_id": "1234567890",
+            "type": "deposit",
+            "amount": "-5.00",
+            "currency": "USD",
+            "email": "ada@example.com",
+            "occurred_at": "2026-11-22T10:00:00Z",
+        }
+    ),
+    json.dumps(
+        {
+            "schema_version": 1,
+            "transaction_id": "txn-bad-currency",
+            "account_id": "1234567890",
+            "type": "withdrawal",
+            "amount": "12.00",
+            "currency": "XYZ",
+            "email": "ada@example.com",
+            "occurred_at": "2026-11-22T10:00:00Z",
+        }
+    ),
+]
+DUPLICATES = 3
+
+
+@dataclass
+class DemoResult:
+    endpoint: str
+    plan: Any
+    sent_valid: int
+    sent_duplicates: int
+    sent_malformed: int
+    worker: Any
+    outbox: list[Any]
+    dlq: list[dict[str, Any]]
+    elapsed_s: float
+    checks: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c["ok"] for c in self.checks)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "endpoint": self.endpoint,
+            "changes": [c.as_dict() for c in self.plan.changes],
+            "sent": {"valid": self.sent_valid, "duplicates": self.sent_duplicates, "malformed": self.sent_malformed},
+            "worker": self.worker.as_dict(),
+            "emails": len(self.outbox),
+            "outbox_sample": [e.as_dict() for e in self.outbox[:3]],
+            "dlq": self.dlq,
+            "checks": self.checks,
+            "elapsed_s": round(self.elapsed_s, 2),
+        }
+
+
+def run_demo(config: Config, *, count: int = 25, progress: Any = None) -> DemoResult:
+    """Run the demo on a fresh in-process emulator (the config's endpoint is replaced by it)."""
+    from .aws import Aws
+    from .emulator import start_in_thread
+    from .outbox import fetch
+    from .queues import queue_stats
+    from .resources import plan_and_apply
+    from .sending import GenerateOptions, Sender, generate
+    from .worker import LogSink, build_worker
+
+    if count < 1:
+        raise UsageError(f"--count must be at least 1, got {count}")
+    say = progress or (lambda text: None)
+    started = time.perf_counter()
+    emulator = start_in_thread(port=0)
+    try:
+        config = replace(config, aws=replace(config.aws, endpoint_url=emulator.url))
+        aws = Aws(config=config, endpoint_url=emulator.url, emulator=True)
+        say(f"emulator on {emulator.url}")
+        plan, _ = plan_and_apply(aws, config, dry_run=False)
+        say(f"plan applied: {len(plan.pending)} resources created")
+
+        sqs = aws.client("sqs")
+        main = queue_stats(sqs, "main", config.queue.name)
+        sender = Sender(sqs, main.url, fifo=config.queue.fifo, threads=4)
+        transactions = list(generate(GenerateOptions(count=count, type="mixed", email=config.send_test.recipient)))
+        sent = sender.send(iter(transactions), count)
+        duplicates = transactions[:DUPLICATES]
+        # Re-sending the same transactions: a producer retry. FIFO queues drop them (same deduplication id);
+        # standard queues deliver them and the handler's idempotency sends no second email.
+        dup = sender.send(iter(duplicates), len(duplicates))
+        for index, body in enumerate(MALFORMED):
+            extra = {"MessageGroupId": f"malformed-{index}", "MessageDeduplicationId": f"malformed-{index}"}
+            sqs.send_message(QueueUrl=main.url, MessageBody=body, **(extra if config.queue.fifo else {}))
+        say(f"sent {sent.sent} transactions, {dup.sent} duplicates, {len(MALFORMED)} malformed messages")
+
+        sink = LogSink()
+        worker = build_worker(aws, config, sink=sink, retry_delay=0, wait_seconds=1)
+        stats = worker.run(until_empty=True)
+        say(f"worker: {stats.received} received, {stats.succeeded} succeeded, {stats.failed} failed")
+
+        outbox = fetch(emulator.url)
+        dlq_stats = queue_stats(sqs, "dlq", config.queue.dlq.name)
+        dlq = _read_dlq(sqs, dlq_stats.url, sink)
+        result = DemoResult(
+            endpoint=emulator.url,
+            plan=plan,
+            sent_valid=sent.sent,
+            sent_duplicates=dup.sent,
+            sent_malformed=len(MALFORMED),
+            worker=stats,
+            outbox=outbox,
+            dlq=dlq,
+            elapsed_s=time.perf_counter() - started,
+        )
+        unique = len({t.transaction_id for t in transactions})
+        recipients_ok = all(e.to == [config.send_test.recipient] for e in outbox)
+        result.checks = [
+            {
+                "check": "emails = valid unique transactions",
+                "expected": unique,
+                "actual": len(outbox),
+                "ok": len(outbox) == unique,
+            },
+            {
+                "check": "DLQ = malformed messages",
+                "expected": len(MALFORMED),
+                "actual": len(dlq),
+                "ok": len(dlq) == len(MALFORMED),
+            },
+            {
+                "check": "every email to the test recipient",
+                "expected": True,
+                "actual": recipients_ok,
+                "ok": recipients_ok,
+            },
+            {
+                "check": "queue empty",
+                "expected": 0,
+                "actual": main_depth(sqs, main.url),
+                "ok": main_depth(sqs, main.url) == 0,
+            },
+        ]
+        return result
+    finally:
+        emulator.stop()
+
+
+def main_depth(sqs: Any, url: str) -> int:
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return sum(int(v) for v in attrs.values())
+
+
+def _read_dlq(sqs: Any, url: str, sink: Any) -> list[dict[str, Any]]:
+    from .queues import peek
+
+    messages = peek(sqs, url, 100, wait_seconds=0)
+    return [
+        {
+            "message_id": m.message_id,
+            "body": m.body if isinstance(m.body, str) else json.dumps(m.body),
+            "reason": sink.reasons.get(m.message_id, "unknown"),
+        }
+        for m in messages
+    ]
