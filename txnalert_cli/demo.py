@@ -94,6 +94,7 @@ def run_demo(config: Config, *, count: int = 25, progress: Any = None) -> DemoRe
     started = time.perf_counter()
     emulator = start_in_thread(port=0)
     try:
+        emulator.reset()  # a throwaway emulator: nothing from before may count
         config = replace(config, aws=replace(config.aws, endpoint_url=emulator.url))
         aws = Aws(config=config, endpoint_url=emulator.url, emulator=True)
         say(f"emulator on {emulator.url}")

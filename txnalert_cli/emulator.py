@@ -130,6 +130,12 @@ class InProcessEmulator:
     def stop(self) -> None:
         self.server.stop()
 
+    def reset(self) -> None:
+        """Forget every resource. moto's state is per process: another in-process server shares it."""
+        request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST", data=b"")  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310 - our own loopback server
+            resp.read()
+
 
 def _quiet_request_log() -> None:
     """No line per request from werkzeug: the emulator's callers print what matters."""
