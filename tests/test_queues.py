@@ -86,6 +86,9 @@ def test_a_changed_attribute_is_an_update(endpoint: str, tmp_path: Path) -> None
         ("sqs-queue", "unchanged"),
         ("dynamodb-table", "create"),
         ("ses-identity", "create"),
+        ("iam-role", "create"),
+        ("lambda-function", "create"),
+        ("event-source-mapping", "create"),
     ]
     assert {c["action"] for c in run_json("setup", "-c", config)["changes"]} == {"unchanged"}
 

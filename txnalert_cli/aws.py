@@ -99,6 +99,11 @@ class Aws:
 
         return os.environ.get(f"AWS_ENDPOINT_URL_{service.upper()}") or os.environ.get("AWS_ENDPOINT_URL")
 
+    @property
+    def is_local(self) -> bool:
+        """The emulator, or any emulator on loopback (moto, LocalStack): no real Lambda runs there."""
+        return self.emulator or is_loopback(self.effective_endpoint())
+
     def describe_endpoint(self, service: str = "sqs") -> str:
         return self.effective_endpoint(service) or f"AWS {service} in {self.region}"
 

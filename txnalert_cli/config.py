@@ -33,6 +33,18 @@ DOMAIN_RE = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
 )
 CONFIG_SET_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# IAM role names: 1-64 characters from letters, digits and + = , . @ _ - (IAM User Guide, "IAM name requirements").
+ROLE_NAME_RE = re.compile(r"^[A-Za-z0-9+=,.@_-]{1,64}$")
+LAYER_ARN_RE = re.compile(
+    r"^arn:aws(?:-cn|-us-gov)?:lambda:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+):\d{12}:layer:[A-Za-z0-9_-]{1,140}:\d+$"
+)
+LAMBDA_RUNTIMES = ("python3.10", "python3.11", "python3.12", "python3.13")
+LAMBDA_ARCHITECTURES = ("x86_64", "arm64")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+MAX_CONCURRENCY_AUTO = "auto"
+# Lambda's limits for an SQS event source mapping's ScalingConfig.MaximumConcurrency.
+MAX_CONCURRENCY_MIN, MAX_CONCURRENCY_MAX = 2, 1000
+BATCH_WINDOW_MAX = 300
 SES_SIMULATOR_DOMAIN = "simulator.amazonses.com"
 
 # SQS limits (Amazon SQS developer guide, "Quotas"): names are 1..80 characters including ".fifo".
@@ -85,6 +97,13 @@ class LambdaConfig:
     timeout: int = 30
     memory: int = 256
     batch_size: int = 10
+    runtime: str = "python3.12"
+    architecture: str = "x86_64"
+    role_name: str = "transaction-email-processor-role"  # default: <function_name>-role
+    max_concurrency: int | str = MAX_CONCURRENCY_AUTO  # an integer 2..1000, or "auto"
+    batch_window: int = 0
+    powertools_layer: str | None = None
+    log_level: str = "INFO"
 
 
 @dataclass(frozen=True)
@@ -198,6 +217,47 @@ def _email(value: Any) -> str | None:
     return None
 
 
+def _one_of(allowed: tuple[str, ...], *, fold_case: bool = False) -> Validator:
+    def check(value: Any) -> str | None:
+        candidate = value.upper() if fold_case and isinstance(value, str) else value
+        if isinstance(candidate, str) and candidate in allowed:
+            return None
+        return f"must be one of {', '.join(allowed)}, got {show(value)}"
+
+    return check
+
+
+def _max_concurrency(value: Any) -> str | None:
+    if value == MAX_CONCURRENCY_AUTO:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and MAX_CONCURRENCY_MIN <= value <= MAX_CONCURRENCY_MAX:
+        return None
+    return (
+        f'must be "{MAX_CONCURRENCY_AUTO}" or an integer between {MAX_CONCURRENCY_MIN} and {MAX_CONCURRENCY_MAX}, '
+        f"got {show(value)}"
+    )
+
+
+def _layer_arn(value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and LAYER_ARN_RE.match(value)):
+        return None
+    return (
+        "must be null or a Lambda layer version ARN (arn:aws:lambda:<region>:<account>:layer:<name>:<version>), "
+        f"got {show(value)}"
+    )
+
+
+def layer_region_problem(layer: str | None, region: str) -> str | None:
+    """A layer must be in the function's region; None when it is (or there is no layer)."""
+    match = LAYER_ARN_RE.match(layer or "")
+    if match is None or match.group("region") == region:
+        return None
+    return (
+        f"the layer is in {match.group('region')} but the function is in {region} (aws.region); "
+        "Lambda only attaches layers from the function's region"
+    )
+
+
 def _identity(value: Any) -> str | None:
     if isinstance(value, str) and (EMAIL_RE.match(value) or DOMAIN_RE.match(value)):
         return None
@@ -242,6 +302,15 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "timeout": Key(_integer(1, 900), 30),
         "memory": Key(_integer(128, 10_240), 256),
         "batch_size": Key(_integer(1, 10_000), 10),
+        "runtime": Key(_one_of(LAMBDA_RUNTIMES), "python3.12"),
+        "architecture": Key(_one_of(LAMBDA_ARCHITECTURES), "x86_64"),
+        "role_name": Key(
+            _string(ROLE_NAME_RE, "1-64 letters, digits or '+=,.@_-' (IAM role name rules)", nullable=True), None
+        ),  # default derived from function_name
+        "max_concurrency": Key(_max_concurrency, MAX_CONCURRENCY_AUTO),
+        "batch_window": Key(_integer(0, BATCH_WINDOW_MAX), 0),
+        "powertools_layer": Key(_layer_arn, None),
+        "log_level": Key(_one_of(LOG_LEVELS, fold_case=True), "INFO"),
     },
     "idempotency": {
         "table": Key(_string(TABLE_NAME_RE, "3-255 letters, digits, '_', '-' or '.'"), "txnalert-idempotency"),
@@ -397,15 +466,47 @@ def parse(raw: Any, source: str = "<config>") -> Config:
 
     if fifo and valid_int(lam["batch_size"]) and lam["batch_size"] > 10:
         problems.append(f"{prefix}lambda.batch_size: must be at most 10 for a FIFO queue, got {lam['batch_size']}")
+    window = lam["batch_window"]
+    window_ok = valid_int(window) and 0 <= window <= BATCH_WINDOW_MAX
+    if fifo and window_ok and window > 0:
+        problems.append(
+            f"{prefix}lambda.batch_window: must be 0 for a FIFO queue (Lambda has no batching window for FIFO "
+            f"queues), got {window}"
+        )
+    if not fifo and window_ok and window < 1 and valid_int(lam["batch_size"]) and 10 < lam["batch_size"] <= 10_000:
+        problems.append(
+            f"{prefix}lambda.batch_size: above 10 needs lambda.batch_window >= 1 (AWS requires a batching window "
+            f"for batches of more than 10), got batch_size {lam['batch_size']} with batch_window {window}"
+        )
+    function_name = lam["function_name"]
+    if lam["role_name"] is None and isinstance(function_name, str) and FUNCTION_NAME_RE.match(function_name):
+        derived = f"{function_name}-role"
+        if ROLE_NAME_RE.match(derived):
+            lam["role_name"] = derived
+        else:
+            problems.append(
+                f"{prefix}lambda.role_name: the default {show(derived)} is longer than 64 characters "
+                "(IAM's limit): set lambda.role_name"
+            )
+    if isinstance(lam["log_level"], str):
+        lam["log_level"] = lam["log_level"].upper()
+    if _layer_arn(lam["powertools_layer"]) is None and isinstance(aws["region"], str):
+        layer_problem = layer_region_problem(lam["powertools_layer"], aws["region"])
+        if layer_problem:
+            problems.append(f"{prefix}lambda.powertools_layer: {layer_problem}")
     vis, timeout = queue["visibility_timeout"], lam["timeout"]
     if valid_int(vis) and valid_int(timeout) and 0 <= vis <= VISIBILITY_MAX and 1 <= timeout <= 900:
         if vis < timeout:
             problems.append(f"{prefix}queue.visibility_timeout: must be >= lambda.timeout ({timeout}), got {vis}")
-        elif vis < VISIBILITY_FACTOR * timeout:
-            warnings.append(
-                f"{prefix}queue.visibility_timeout: {vis} is below {VISIBILITY_FACTOR} x lambda.timeout "
-                f"({VISIBILITY_FACTOR * timeout}), AWS's recommendation for SQS triggers"
-            )
+        else:
+            window = lam["batch_window"] if valid_int(lam["batch_window"]) and lam["batch_window"] > 0 else 0
+            recommended = VISIBILITY_FACTOR * timeout + window
+            if vis < recommended:
+                plus = f" + lambda.batch_window ({window})" if window else ""
+                warnings.append(
+                    f"{prefix}queue.visibility_timeout: {vis} is below {VISIBILITY_FACTOR} x lambda.timeout{plus} "
+                    f"({recommended}), AWS's recommendation for SQS triggers"
+                )
     mrc = dlq["max_receive_count"]
     if valid_int(mrc) and 1 <= mrc < 5:
         warnings.append(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import signal
 import socket
@@ -137,16 +138,17 @@ class InProcessEmulator:
             resp.read()
 
 
-def _quiet_request_log() -> None:
-    """No line per request from werkzeug: the emulator's callers print what matters."""
-    import logging
+def _quiet_request_log(level: int = logging.WARNING) -> None:
+    """No line per request from werkzeug: the emulator's callers print what matters.
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    In-process, moto's tracebacks for actions it does not implement (answered as HTTP 500, which the
+    caller reports) would land on the user's terminal: there the level is CRITICAL."""
+    logging.getLogger("werkzeug").setLevel(level)
 
 
 def start_in_thread(port: int = 0) -> InProcessEmulator:
     """Start the emulator on a thread; port 0 picks a free port."""
-    _quiet_request_log()
+    _quiet_request_log(logging.CRITICAL)
     apply_moto_fixes()
     from moto.server import ThreadedMotoServer
 

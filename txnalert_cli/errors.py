@@ -45,17 +45,8 @@ class ConfigError(TxnalertError):
         return list(self.problems)
 
 
-class InputError(TxnalertError):
-    """Bad input data (a transactions file, an archive): one line per problem, exit 2."""
-
-    exit_code = USAGE
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
-
-    def lines(self) -> list[str]:
-        return list(self.problems)
+class InputError(ConfigError):
+    """Bad input data (a transactions file, an archive, a flag's value): one line per problem, exit 2."""
 
 
 class EmulatorError(TxnalertError):

@@ -44,7 +44,7 @@ class Output:
         sys.stdout.flush()
 
     def line(self, text: str = "", style: str | None = None) -> None:
-        self.out.print(text, style=style, markup=False)
+        self.out.print(text, style=style, markup=False, soft_wrap=True)
 
     def info(self, text: str) -> None:
         """A human message that is not the result: stderr, so stdout stays clean for pipes."""

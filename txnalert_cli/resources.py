@@ -1,24 +1,58 @@
 """Desired resources -> a read-only plan -> an executor, the only code that makes changing calls.
 
-Desired resources are plain dataclasses built from the config (`desired(config)`). The `Planner` reads
-what exists (describe/get/list calls only) and returns a `Plan`: one `Change` per resource, `create`,
-`update` (with the changed attributes) or `unchanged`. `Executor.apply(plan)` carries it out in order.
-A dry run is the same plan, printed.
+Desired resources are plain dataclasses built from the config (`desired(config)`), in dependency order:
+DLQ, queue, idempotency table, SES identities, the function's IAM role (with its one inline policy), the
+Lambda function, and its SQS trigger (the event source mapping). The `Planner` reads what exists
+(get/list/describe calls only) and returns a `Plan`: one `Change` per resource, `create`, `update` (with
+the changed attributes) or `unchanged`. What does not exist yet is referred to by placeholders such as
+`<arn of txq-dlq>` that the executor resolves as it goes. `Executor.apply(plan)` carries the plan out in
+order and stops at the first failure, saying what was done and what was not. A dry run is the same plan,
+printed.
 """
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .config import RETENTION_MAX, Config
-from .errors import ApplyError, ResourceConflict, error_code, from_botocore
+from .config import RETENTION_MAX, Config, layer_region_problem
+from .errors import (
+    ApplyError,
+    ConfigError,
+    QueueNotFound,
+    ResourceConflict,
+    TxnalertError,
+    error_code,
+    from_botocore,
+)
+
+if TYPE_CHECKING:
+    from .deploy import FunctionPackage, PolicyInputs
 
 CREATE, UPDATE, UNCHANGED = "create", "update", "unchanged"
 QUEUE = "sqs-queue"
 TABLE = "dynamodb-table"
 IDENTITY = "ses-identity"
+ROLE = "iam-role"
+FUNCTION = "lambda-function"
+MAPPING = "event-source-mapping"
+KINDS = (QUEUE, TABLE, IDENTITY, ROLE, FUNCTION, MAPPING)  # dependency order
+LAMBDA_KINDS = frozenset({ROLE, FUNCTION, MAPPING})  # what `txnalert deploy` plans
+
+# A new IAM role takes seconds to become assumable by Lambda (and a new policy to take effect): these calls
+# are retried with backoff on the errors that mean "not yet", for at most ROLE_PROPAGATION_SECONDS.
+ROLE_PROPAGATION_SECONDS = 60.0
+_PROPAGATION_MESSAGES = (
+    "cannot be assumed by lambda",
+    "the role defined for the function cannot be assumed",
+    "execution role does not have permissions",
+)
+# Event source mapping states: the ones that mean "enabled", and the transitional ones an update must wait out.
+_ENABLED_STATES = frozenset({"Enabled", "Enabling", "Creating", "Updating"})
+_TRANSITIONAL_STATES = frozenset({"Creating", "Enabling", "Disabling", "Updating"})
 
 # The idempotency table's layout is the Powertools DynamoDB persistence layer's default (the handler's
 # constants are the source of truth; they are repeated here so the CLI does not import the handler's
@@ -28,6 +62,10 @@ IDEMPOTENCY_EXPIRY_ATTR = "expiration"
 
 # Attributes SQS fixes at creation: changing them means a new queue.
 _IMMUTABLE_QUEUE_ATTRIBUTES = ("FifoQueue",)
+
+
+class RoleNotReady(TxnalertError):
+    """Lambda kept refusing a new role (IAM propagation) for longer than we wait."""
 
 
 # --- desired resources ----------------------------------------------------------------------------
@@ -112,13 +150,137 @@ class IdentitySpec:
         return "@" not in self.name
 
 
-def desired(config: Config) -> list[Any]:
-    """Every resource of the pipeline, in dependency order."""
-    return [
-        *desired_queues(config),
-        TableSpec(name=config.idempotency.table, tags=config.resource_tags),
-        *(IdentitySpec(name=identity, tags=config.resource_tags) for identity in config.ses.identities),
-    ]
+@dataclass(frozen=True)
+class RoleSpec:
+    """The function's IAM role: trusted by Lambda only, one inline least-privilege policy."""
+
+    name: str
+    policy_inputs: PolicyInputs
+    tags: dict[str, str]
+    description: str = "txnalert: the transaction email function's role (SQS -> Lambda -> SES)"
+    kind: str = ROLE
+
+    @property
+    def policy_name(self) -> str:
+        from .deploy import INLINE_POLICY_NAME
+
+        return INLINE_POLICY_NAME
+
+    def trust_policy(self) -> dict[str, Any]:
+        from .deploy import trust_policy
+
+        return trust_policy()
+
+    def policy(self, account: str) -> dict[str, Any]:
+        from .deploy import function_policy
+
+        return function_policy(self.policy_inputs, account)
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """The Lambda function: its code (the zip), configuration and environment."""
+
+    name: str
+    role_name: str
+    runtime: str
+    timeout: int
+    memory: int
+    architecture: str
+    environment: dict[str, str]
+    tags: dict[str, str]
+    package: FunctionPackage
+    description: str = "txnalert: one alert email per transaction (SQS -> SES)"
+    kind: str = FUNCTION
+
+    @property
+    def handler(self) -> str:
+        return self.package.handler
+
+    @property
+    def layers(self) -> list[str]:
+        return list(self.package.layers)
+
+
+@dataclass(frozen=True)
+class MappingSpec:
+    """The SQS trigger: queue -> function. `max_concurrency` None means "auto" (from the SES send rate);
+    `enabled` is False on the emulator, where moto would not run our code (`txnalert worker` consumes there)."""
+
+    queue_name: str
+    function_name: str
+    fifo: bool
+    batch_size: int
+    batch_window: int
+    max_concurrency: int | None
+    enabled: bool
+    kind: str = MAPPING
+
+    @property
+    def name(self) -> str:
+        return f"{self.queue_name} -> {self.function_name}"
+
+
+def desired(
+    config: Config,
+    *,
+    kinds: frozenset[str] | None = None,
+    emulator: bool = False,
+    package: FunctionPackage | None = None,
+) -> list[Any]:
+    """Every resource of the pipeline (or only those of `kinds`), in dependency order.
+
+    The function's zip is built only when the function is wanted and no `package` is given."""
+
+    def wanted(kind: str) -> bool:
+        return kinds is None or kind in kinds
+
+    specs: list[Any] = []
+    if wanted(QUEUE):
+        specs.extend(desired_queues(config))
+    if wanted(TABLE):
+        specs.append(TableSpec(name=config.idempotency.table, tags=config.resource_tags))
+    if wanted(IDENTITY):
+        specs.extend(IdentitySpec(name=identity, tags=config.resource_tags) for identity in config.ses.identities)
+    lam = config.lambda_
+    if wanted(ROLE):
+        from .deploy import PolicyInputs
+
+        specs.append(
+            RoleSpec(name=lam.role_name, policy_inputs=PolicyInputs.from_config(config), tags=config.resource_tags)
+        )
+    if wanted(FUNCTION):
+        from .deploy import build_package, function_environment
+
+        problem = layer_region_problem(lam.powertools_layer, config.aws.region)
+        if problem:
+            raise ConfigError([f"{config.source}: lambda.powertools_layer: {problem}"])
+        specs.append(
+            FunctionSpec(
+                name=lam.function_name,
+                role_name=lam.role_name,
+                runtime=lam.runtime,
+                timeout=lam.timeout,
+                memory=lam.memory,
+                architecture=lam.architecture,
+                environment=function_environment(config),
+                tags=config.resource_tags,
+                package=package or build_package(config),
+            )
+        )
+    if wanted(MAPPING):
+        specs.append(
+            MappingSpec(
+                queue_name=config.queue.name,
+                function_name=lam.function_name,
+                fifo=config.queue.fifo,
+                batch_size=lam.batch_size,
+                batch_window=lam.batch_window,
+                max_concurrency=None if isinstance(lam.max_concurrency, str) else lam.max_concurrency,
+                enabled=not emulator,
+            )
+        )
+    return specs
 
 
 # --- the plan -------------------------------------------------------------------------------------
@@ -132,6 +294,7 @@ class Change:
     details: dict[str, Any]
     spec: Any = None
     current: dict[str, Any] = field(default_factory=dict)
+    resolved: dict[str, Any] = field(default_factory=dict)  # what the planner computed for the executor
 
     def as_dict(self) -> dict[str, Any]:
         return {"resource": self.resource, "name": self.name, "action": self.action, "details": self.details}
@@ -173,28 +336,270 @@ def _other_type_name(spec: QueueSpec) -> str:
     return spec.name[: -len(".fifo")] if spec.fifo else f"{spec.name}.fifo"
 
 
+def _tag_diff(have: dict[str, str], want: dict[str, str]) -> dict[str, Any]:
+    return {k: {"from": have.get(k), "to": v} for k, v in want.items() if have.get(k) != v}
+
+
+def placeholder(what: str) -> str:
+    """How the plan refers to the ARN of something that does not exist yet."""
+    return f"<arn of {what}>"
+
+
+def unqualified_function_arn(arn: str) -> str:
+    """arn:aws:lambda:r:a:function:name[:qualifier] -> arn:aws:lambda:r:a:function:name."""
+    return ":".join(arn.split(":")[:7])
+
+
+def find_mappings(lam: Any, queue_arn: str, function_arn: str) -> list[dict[str, Any]]:
+    """The event source mappings from `queue_arn` to the function (any qualifier), oldest API order.
+
+    Listed by the queue's ARN and matched on the function's ARN: moto filters a FunctionName literally (a
+    mapping created with the function's name is not found by its ARN), the queue ARN is unambiguous."""
+    want = unqualified_function_arn(function_arn)
+    found = []
+    for page in lam.get_paginator("list_event_source_mappings").paginate(EventSourceArn=queue_arn):
+        for mapping in page.get("EventSourceMappings", []):
+            if unqualified_function_arn(str(mapping.get("FunctionArn", ""))) == want:
+                found.append(mapping)
+    return found
+
+
+def mapping_parameters(spec: MappingSpec, max_concurrency: int) -> dict[str, Any]:
+    """The CreateEventSourceMapping/UpdateEventSourceMapping parameters we manage."""
+    params: dict[str, Any] = {"BatchSize": spec.batch_size}
+    if not spec.fifo:  # FIFO queues have no batching window
+        params["MaximumBatchingWindowInSeconds"] = spec.batch_window
+    params["FunctionResponseTypes"] = ["ReportBatchItemFailures"]
+    params["ScalingConfig"] = {"MaximumConcurrency": max_concurrency}
+    params["Enabled"] = spec.enabled
+    return params
+
+
 class Planner:
-    """Read-only: compares desired resources with what exists (describe/get/list calls only)."""
+    """Read-only: compares desired resources with what exists (get/list/describe calls only)."""
 
     def __init__(self, aws: Any) -> None:
         self.aws = aws
         self.sqs = aws.client("sqs")
+        self._account: str | None = None
+        # What the plan knows so far, for the resources planned after: None = will be created.
+        self.queue_arns: dict[str, str | None] = {}
+        self.role_arns: dict[str, str | None] = {}
+        self.function_arns: dict[str, str | None] = {}
+
+    @property
+    def account(self) -> str:
+        """The account id of the credentials (STS GetCallerIdentity; moto: 123456789012)."""
+        if self._account is None:
+            self._account = str(self.aws.client("sts").get_caller_identity()["Account"])
+        return self._account
 
     def plan(self, specs: list[Any]) -> Plan:
         changes: list[Change] = []
-        queue_arns: dict[str, str | None] = {}
         for spec in specs:
             if spec.kind == QUEUE:
-                change = self._plan_queue(spec, queue_arns)
-                queue_arns[spec.name] = change.current.get("arn")
+                change = self._plan_queue(spec, self.queue_arns)
+                self.queue_arns[spec.name] = change.current.get("arn")
             elif spec.kind == TABLE:
                 change = self._plan_table(spec)
             elif spec.kind == IDENTITY:
                 change = self._plan_identity(spec)
+            elif spec.kind == ROLE:
+                change = self._plan_role(spec)
+                self.role_arns[spec.name] = change.current.get("arn")
+            elif spec.kind == FUNCTION:
+                change = self._plan_function(spec)
+                self.function_arns[spec.name] = change.current.get("arn")
+            elif spec.kind == MAPPING:
+                change = self._plan_mapping(spec)
             else:  # pragma: no cover - guarded by desired()
                 raise TypeError(f"no planner for {spec.kind}")
             changes.append(change)
         return Plan(changes)
+
+    # --- IAM role ---
+
+    def _plan_role(self, spec: RoleSpec) -> Change:
+        from .deploy import LAMBDA_PRINCIPAL, normalize_policy, policy_grants
+
+        iam = self.aws.client("iam")
+        want_policy = spec.policy(self.account)
+        resolved = {"policy": want_policy}
+        try:
+            role = iam.get_role(RoleName=spec.name)["Role"]
+        except Exception as exc:
+            if error_code(exc) != "NoSuchEntity":
+                raise
+            details = {
+                "AssumeRolePolicy": LAMBDA_PRINCIPAL,
+                "InlinePolicy": spec.policy_name,
+                "Grants": policy_grants(want_policy),
+                "Tags": dict(spec.tags),
+            }
+            return Change(ROLE, spec.name, CREATE, details, spec, resolved=resolved)
+        diff: dict[str, Any] = {}
+        trust = role.get("AssumeRolePolicyDocument")
+        if normalize_policy(trust) != normalize_policy(spec.trust_policy()):
+            diff["AssumeRolePolicy"] = {"from": trust, "to": spec.trust_policy()}
+        inline = [
+            n
+            for page in iam.get_paginator("list_role_policies").paginate(RoleName=spec.name)
+            for n in page["PolicyNames"]
+        ]
+        have_policy = None
+        if spec.policy_name in inline:
+            have_policy = iam.get_role_policy(RoleName=spec.name, PolicyName=spec.policy_name)["PolicyDocument"]
+        if normalize_policy(have_policy) != normalize_policy(want_policy):
+            diff["InlinePolicy"] = {"from": have_policy, "to": want_policy}
+        others = sorted(n for n in inline if n != spec.policy_name)
+        attached = sorted(
+            p["PolicyArn"]
+            for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=spec.name)
+            for p in page["AttachedPolicies"]
+        )
+        if others or attached:  # least privilege: the role grants what our one policy grants, nothing else
+            diff["OtherPolicies"] = {"from": others + attached, "to": []}
+        tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=spec.name).get("Tags", [])}
+        tag_diff = _tag_diff(tags, spec.tags)
+        if tag_diff:
+            diff["Tags"] = tag_diff
+        current = {"arn": role["Arn"], "other_inline": others, "attached": attached}
+        return Change(ROLE, spec.name, UPDATE if diff else UNCHANGED, diff, spec, current, resolved)
+
+    def _role_arn(self, name: str) -> str | None:
+        """The role's ARN: from the plan, else from IAM (None: it does not exist)."""
+        if name in self.role_arns:
+            return self.role_arns[name]
+        try:
+            arn = str(self.aws.client("iam").get_role(RoleName=name)["Role"]["Arn"])
+        except Exception as exc:
+            if error_code(exc) != "NoSuchEntity":
+                raise
+            raise ResourceConflict(f"the function's role {name!r} does not exist: run `txnalert deploy`") from None
+        self.role_arns[name] = arn
+        return arn
+
+    # --- Lambda function ---
+
+    def _plan_function(self, spec: FunctionSpec) -> Change:
+        lam = self.aws.client("lambda")
+        role_arn = self._role_arn(spec.role_name) or placeholder(f"role {spec.role_name}")
+        package = spec.package
+        want = {
+            "Runtime": spec.runtime,
+            "Handler": spec.handler,
+            "Timeout": spec.timeout,
+            "MemorySize": spec.memory,
+            "Architecture": spec.architecture,
+            "Layers": spec.layers,
+            "Role": role_arn,
+            "Environment": dict(spec.environment),
+        }
+        try:
+            function = lam.get_function(FunctionName=spec.name)
+        except Exception as exc:
+            if error_code(exc) != "ResourceNotFoundException":
+                raise
+            details = {k: v for k, v in want.items() if k != "Layers" or v}
+            details.update(CodeSha256=package.code_sha256, CodeSize=package.size, Tags=dict(spec.tags))
+            return Change(FUNCTION, spec.name, CREATE, details, spec)
+        config = function["Configuration"]
+        if config.get("PackageType", "Zip") != "Zip":
+            raise ResourceConflict(
+                f"function {spec.name!r} exists as a container image function; txnalert deploys a zip: "
+                "delete it or set another lambda.function_name"
+            )
+        have = {
+            "Runtime": config.get("Runtime"),
+            "Handler": config.get("Handler"),
+            "Timeout": config.get("Timeout"),
+            "MemorySize": config.get("MemorySize"),
+            "Architecture": (config.get("Architectures") or ["x86_64"])[0],
+            "Layers": [layer["Arn"] for layer in config.get("Layers") or []],
+            "Role": config.get("Role"),
+        }
+        diff: dict[str, Any] = {k: {"from": have[k], "to": want[k]} for k in have if have[k] != want[k]}
+        have_env = (config.get("Environment") or {}).get("Variables") or {}
+        if have_env != want["Environment"]:
+            keys = sorted(k for k in {*have_env, *want["Environment"]} if have_env.get(k) != want["Environment"].get(k))
+            diff["Environment"] = {
+                "from": {k: have_env.get(k) for k in keys},
+                "to": {k: want["Environment"].get(k) for k in keys},
+            }
+        if config.get("CodeSha256") != package.code_sha256:
+            diff["CodeSha256"] = {"from": config.get("CodeSha256"), "to": package.code_sha256}
+        tag_diff = _tag_diff(function.get("Tags") or {}, spec.tags)
+        if tag_diff:
+            diff["Tags"] = tag_diff
+        current = {"arn": unqualified_function_arn(config["FunctionArn"])}
+        return Change(FUNCTION, spec.name, UPDATE if diff else UNCHANGED, diff, spec, current)
+
+    # --- event source mapping ---
+
+    def _queue_arn(self, name: str) -> str | None:
+        """The queue's ARN: from the plan (None: it will be created), else from SQS."""
+        if name in self.queue_arns:
+            return self.queue_arns[name]
+        url = self._queue_url(name)
+        if url is None:
+            raise QueueNotFound(
+                f"queue {name!r} does not exist at {self.aws.describe_endpoint()}: run `txnalert setup` "
+                "(or `txnalert create-queue`) first"
+            )
+        arn = str(self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+        self.queue_arns[name] = arn
+        return arn
+
+    def _function_arn(self, name: str) -> str | None:
+        if name in self.function_arns:
+            return self.function_arns[name]
+        try:
+            config = self.aws.client("lambda").get_function(FunctionName=name)["Configuration"]
+        except Exception as exc:
+            if error_code(exc) != "ResourceNotFoundException":
+                raise
+            raise ResourceConflict(f"function {name!r} does not exist: run `txnalert deploy`") from None
+        arn = unqualified_function_arn(config["FunctionArn"])
+        self.function_arns[name] = arn
+        return arn
+
+    def _max_concurrency(self, spec: MappingSpec) -> tuple[int, str]:
+        if spec.max_concurrency is not None:
+            return spec.max_concurrency, "lambda.max_concurrency"
+        from .deploy import concurrency_for_send_rate
+        from .identities import account_status
+
+        rate = account_status(self.aws).max_send_rate
+        return concurrency_for_send_rate(rate), f"auto: SES max send rate {rate:g}/s"
+
+    def _plan_mapping(self, spec: MappingSpec) -> Change:
+        queue_arn = self._queue_arn(spec.queue_name)
+        function_arn = self._function_arn(spec.function_name)
+        max_concurrency, basis = self._max_concurrency(spec)
+        params = mapping_parameters(spec, max_concurrency)
+        resolved = {"params": params}
+        existing: list[dict[str, Any]] = []
+        if queue_arn and function_arn:
+            existing = find_mappings(self.aws.client("lambda"), queue_arn, function_arn)
+        if not existing:
+            details = {
+                "EventSourceArn": queue_arn or placeholder(spec.queue_name),
+                "FunctionName": spec.function_name,
+                **params,
+                "MaximumConcurrencyFrom": basis,
+            }
+            return Change(MAPPING, spec.name, CREATE, details, spec, resolved=resolved)
+        mapping = existing[0]  # adopted; never a second one
+        have = {
+            "BatchSize": mapping.get("BatchSize"),
+            "MaximumBatchingWindowInSeconds": mapping.get("MaximumBatchingWindowInSeconds", 0),
+            "FunctionResponseTypes": sorted(mapping.get("FunctionResponseTypes") or []),
+            "ScalingConfig": {"MaximumConcurrency": (mapping.get("ScalingConfig") or {}).get("MaximumConcurrency")},
+            "Enabled": mapping.get("State") in _ENABLED_STATES,
+        }
+        diff = {k: {"from": have[k], "to": v} for k, v in params.items() if have[k] != v}
+        current = {"uuid": mapping["UUID"], "state": mapping.get("State"), "arn": mapping.get("EventSourceMappingArn")}
+        return Change(MAPPING, spec.name, UPDATE if diff else UNCHANGED, diff, spec, current, resolved)
 
     def _plan_table(self, spec: TableSpec) -> Change:
         ddb = self.aws.client("dynamodb")
@@ -295,15 +700,29 @@ class Planner:
 
 
 class Executor:
-    """The only code that makes changing calls. Applies a plan in order; stops at the first failure."""
+    """The only code that makes changing calls. Applies a plan in order; stops at the first failure.
 
-    def __init__(self, aws: Any) -> None:
+    `sleep` is what the IAM propagation retries and state waits sleep with (injectable for tests)."""
+
+    def __init__(
+        self,
+        aws: Any,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        propagation_seconds: float = ROLE_PROPAGATION_SECONDS,
+    ) -> None:
         self.aws = aws
         self.sqs = aws.client("sqs")
+        self.sleep = sleep
+        self.propagation_seconds = propagation_seconds
 
     def apply(self, plan: Plan) -> Plan:
         done: list[str] = []
         queue_arns: dict[str, str] = {c.name: c.current["arn"] for c in plan.changes if c.current.get("arn")}
+        role_arns: dict[str, str] = {c.name: c.current["arn"] for c in plan.changes if c.resource == ROLE and c.current}
+        function_arns: dict[str, str] = {
+            c.name: c.current["arn"] for c in plan.changes if c.resource == FUNCTION and c.current
+        }
         for index, change in enumerate(plan.changes):
             try:
                 if change.action == UNCHANGED:
@@ -314,18 +733,187 @@ class Executor:
                     self._apply_table(change)
                 elif change.resource == IDENTITY:
                     self._apply_identity(change)
+                elif change.resource == ROLE:
+                    self._apply_role(change, role_arns)
+                elif change.resource == FUNCTION:
+                    self._apply_function(change, role_arns, function_arns)
+                elif change.resource == MAPPING:
+                    self._apply_mapping(change, queue_arns)
             except Exception as exc:
                 translated = from_botocore(exc)
-                reason = translated.message if translated else str(exc)
-                if not translated and not isinstance(exc, ApplyError | ResourceConflict):
+                if translated is None and isinstance(exc, TxnalertError):
+                    translated = exc
+                if translated is None:
                     raise
                 not_done = [f"{c.resource} {c.name}" for c in plan.changes[index:] if c.action != UNCHANGED]
                 raise ApplyError(
-                    f"{change.action} {change.resource} {change.name} failed: {reason}", done, not_done
+                    f"{change.action} {change.resource} {change.name} failed: {translated.message}", done, not_done
                 ) from exc
             if change.action != UNCHANGED:
                 done.append(f"{change.resource} {change.name}")
         return plan
+
+    # --- waiting and retrying ---
+
+    @property
+    def _waiter_config(self) -> dict[str, int]:
+        from .deploy import is_emulator
+
+        # Lambda settles in seconds; the emulator at once (the first check passes, no sleep at all).
+        return {"Delay": 1 if is_emulator(self.aws) else 2, "MaxAttempts": 150}
+
+    def _until_propagated(self, call: Callable[[], Any], what: str) -> Any:
+        """`call()`, retried with backoff (1, 2, 4, 8, 16, 16... s) while IAM has not propagated a new role or
+        policy, for at most `propagation_seconds`."""
+        waited = 0.0
+        delay = 1.0
+        while True:
+            try:
+                return call()
+            except Exception as exc:
+                message = str(getattr(exc, "response", {}).get("Error", {}).get("Message", ""))
+                propagating = error_code(exc) == "InvalidParameterValueException" and any(
+                    text in message.lower() for text in _PROPAGATION_MESSAGES
+                )
+                if not propagating:
+                    raise
+                if waited >= self.propagation_seconds:
+                    raise RoleNotReady(
+                        f"{what}: Lambda still cannot use the role after {waited:g} s ({message.rstrip('.')}); "
+                        "IAM changes can take a minute to propagate: run the same command again"
+                    ) from None
+            pause = min(delay, self.propagation_seconds - waited)
+            self.sleep(pause)
+            waited += pause
+            delay = min(delay * 2, 16.0)
+
+    # --- IAM role ---
+
+    def _apply_role(self, change: Change, role_arns: dict[str, str]) -> None:
+        spec: RoleSpec = change.spec
+        iam = self.aws.client("iam")
+        policy = json.dumps(change.resolved["policy"])
+        if change.action == CREATE:
+            role = iam.create_role(
+                RoleName=spec.name,
+                AssumeRolePolicyDocument=json.dumps(spec.trust_policy()),
+                Description=spec.description,
+                Tags=[{"Key": k, "Value": v} for k, v in spec.tags.items()],
+            )["Role"]
+            iam.put_role_policy(RoleName=spec.name, PolicyName=spec.policy_name, PolicyDocument=policy)
+            change.current = {"arn": role["Arn"]}
+        else:
+            if "AssumeRolePolicy" in change.details:
+                iam.update_assume_role_policy(RoleName=spec.name, PolicyDocument=json.dumps(spec.trust_policy()))
+            if "InlinePolicy" in change.details:
+                iam.put_role_policy(RoleName=spec.name, PolicyName=spec.policy_name, PolicyDocument=policy)
+            if "OtherPolicies" in change.details:
+                for name in change.current.get("other_inline", []):
+                    iam.delete_role_policy(RoleName=spec.name, PolicyName=name)
+                for arn in change.current.get("attached", []):
+                    iam.detach_role_policy(RoleName=spec.name, PolicyArn=arn)
+            if "Tags" in change.details:
+                iam.tag_role(
+                    RoleName=spec.name, Tags=[{"Key": k, "Value": v["to"]} for k, v in change.details["Tags"].items()]
+                )
+        role_arns[spec.name] = change.current["arn"]
+
+    # --- Lambda function ---
+
+    def _apply_function(self, change: Change, role_arns: dict[str, str], function_arns: dict[str, str]) -> None:
+        spec: FunctionSpec = change.spec
+        lam = self.aws.client("lambda")
+        role_arn = role_arns.get(spec.role_name)
+        if role_arn is None:
+            role_arn = str(self.aws.client("iam").get_role(RoleName=spec.role_name)["Role"]["Arn"])
+        configuration = {
+            "Role": role_arn,
+            "Runtime": spec.runtime,
+            "Handler": spec.handler,
+            "Timeout": spec.timeout,
+            "MemorySize": spec.memory,
+            "Layers": spec.layers,
+            "Environment": {"Variables": dict(spec.environment)},
+        }
+        if change.action == CREATE:
+            created = self._until_propagated(
+                lambda: lam.create_function(
+                    FunctionName=spec.name,
+                    Code={"ZipFile": spec.package.data},
+                    PackageType="Zip",
+                    Architectures=[spec.architecture],
+                    Description=spec.description,
+                    Tags=dict(spec.tags),
+                    Publish=False,
+                    **configuration,
+                ),
+                f"create function {spec.name}",
+            )
+            lam.get_waiter("function_active_v2").wait(FunctionName=spec.name, WaiterConfig=self._waiter_config)
+            change.current = {"arn": unqualified_function_arn(created["FunctionArn"])}
+            change.details["Role"] = role_arn  # the real ARN instead of the placeholder
+            function_arns[spec.name] = change.current["arn"]
+            return
+        updated = lam.get_waiter("function_updated_v2")
+        updated.wait(FunctionName=spec.name, WaiterConfig=self._waiter_config)  # no update while one runs
+        if "CodeSha256" in change.details or "Architecture" in change.details:
+            lam.update_function_code(
+                FunctionName=spec.name, ZipFile=spec.package.data, Architectures=[spec.architecture], Publish=False
+            )
+            updated.wait(FunctionName=spec.name, WaiterConfig=self._waiter_config)
+        if {"Role", "Runtime", "Handler", "Timeout", "MemorySize", "Layers", "Environment"} & set(change.details):
+            self._until_propagated(
+                lambda: lam.update_function_configuration(FunctionName=spec.name, **configuration),
+                f"update function {spec.name}",
+            )
+            updated.wait(FunctionName=spec.name, WaiterConfig=self._waiter_config)
+        if "Tags" in change.details:
+            lam.tag_resource(
+                Resource=change.current["arn"], Tags={k: v["to"] for k, v in change.details["Tags"].items()}
+            )
+        if "Role" in change.details:
+            change.details["Role"]["to"] = role_arn
+        function_arns[spec.name] = change.current["arn"]
+
+    # --- event source mapping ---
+
+    def _settled_mapping(self, uuid: str) -> dict[str, Any]:
+        """The mapping once it is out of a transitional state (an update in one fails with ResourceInUse)."""
+        lam = self.aws.client("lambda")
+        waited = 0.0
+        while True:
+            mapping: dict[str, Any] = lam.get_event_source_mapping(UUID=uuid)
+            if mapping.get("State") not in _TRANSITIONAL_STATES or waited >= ROLE_PROPAGATION_SECONDS:
+                return mapping
+            pause = self._waiter_config["Delay"]
+            self.sleep(pause)
+            waited += pause
+
+    def _apply_mapping(self, change: Change, queue_arns: dict[str, str]) -> None:
+        spec: MappingSpec = change.spec
+        lam = self.aws.client("lambda")
+        params = change.resolved["params"]
+        if change.action == CREATE:
+            queue_arn = queue_arns.get(spec.queue_name)
+            if queue_arn is None:
+                url = self.sqs.get_queue_url(QueueName=spec.queue_name)["QueueUrl"]
+                queue_arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+                    "QueueArn"
+                ]
+            mapping = self._until_propagated(
+                lambda: lam.create_event_source_mapping(
+                    EventSourceArn=queue_arn, FunctionName=spec.function_name, **params
+                ),
+                f"create the trigger {spec.name}",
+            )
+            change.current = {"uuid": mapping["UUID"], "state": mapping.get("State")}
+            change.details["EventSourceArn"] = queue_arn
+            return
+        self._settled_mapping(change.current["uuid"])
+        self._until_propagated(
+            lambda: lam.update_event_source_mapping(UUID=change.current["uuid"], **params),
+            f"update the trigger {spec.name}",
+        )
 
     def _apply_queue(self, change: Change, queue_arns: dict[str, str]) -> None:
         spec: QueueSpec = change.spec
@@ -392,13 +980,21 @@ class Executor:
 
 
 def plan_and_apply(
-    aws: Any, config: Config, *, dry_run: bool, kinds: frozenset[str] | None = None
+    aws: Any,
+    config: Config,
+    *,
+    dry_run: bool,
+    kinds: frozenset[str] | None = None,
+    package: FunctionPackage | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[Plan, bool]:
     """Plan the pipeline's resources (or only those of `kinds`) and, unless dry_run, apply the plan.
 
-    Returns (plan, applied)."""
-    specs = [spec for spec in desired(config) if kinds is None or spec.kind in kinds]
+    `package` replaces the zip built from the installed handler and Powertools. Returns (plan, applied)."""
+    from .deploy import is_emulator
+
+    specs = desired(config, kinds=kinds, emulator=is_emulator(aws), package=package)
     plan = Planner(aws).plan(specs)
     if dry_run or not plan.pending:
         return plan, False
-    return Executor(aws).apply(plan), True
+    return Executor(aws, sleep=sleep).apply(plan), True

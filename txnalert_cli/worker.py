@@ -38,9 +38,10 @@ class LogSink(io.TextIOBase):
     Counts the emails the handler reports as sent and keeps the last failure reason per message id
     (bounded), so the worker can report both without re-reading logs."""
 
-    def __init__(self, echo: Callable[[str], None] | None = None) -> None:
+    def __init__(self, echo: Callable[[str], None] | None = None, forward: Any = None) -> None:
         super().__init__()
         self.echo = echo
+        self.forward = forward  # a logs.CloudWatchWriter: lines shipped to the function's log group
         self.emails_sent = 0
         self.reasons: OrderedDict[str, str] = OrderedDict()
         self.lines: list[dict[str, Any]] = []
@@ -60,9 +61,16 @@ class LogSink(io.TextIOBase):
                 self._take(line)
         return len(text)
 
+    def ship(self) -> None:
+        """Send the buffered lines on (called after each batch, not per line)."""
+        if self.forward is not None:
+            self.forward.flush()
+
     def _take(self, line: str) -> None:
         if self.echo is not None:
             self.echo(line)
+        if self.forward is not None:
+            self.forward.add(line)
         try:
             record = json.loads(line)
         except ValueError:
@@ -256,6 +264,7 @@ class Worker:
             response = self.handler({"Records": records}, context)
             failed_ids = self._failed_ids(response, by_id)
         except Exception as exc:  # the whole batch fails, as in Lambda: nothing is deleted
+            self._ship_logs(stats)
             stats.batch_errors += 1
             stats.failed += len(records)
             stats.errors.append(f"batch of {len(records)} failed: {type(exc).__name__}: {exc}")
@@ -263,11 +272,20 @@ class Worker:
             return
         if self.sink is not None:
             stats.emails_sent += self.sink.emails_sent - emails_before
+        self._ship_logs(stats)
         done = [handle for mid, handle in by_id.items() if mid not in failed_ids]
         stats.failed += len(failed_ids)
         stats.succeeded += len(done)
         self._delete(done, stats)
         self._retry_later([by_id[mid] for mid in failed_ids])
+
+    def _ship_logs(self, stats: WorkerStats) -> None:
+        if self.sink is None:
+            return
+        try:
+            self.sink.ship()
+        except Exception as exc:  # logs must never stop message processing
+            stats.errors.append(f"could not write logs to CloudWatch: {exc}")
 
     @staticmethod
     def _failed_ids(response: Any, by_id: dict[str, str]) -> set[str]:
@@ -393,13 +411,22 @@ def build_worker(
     sink: LogSink | None = None,
     retry_delay: int | None = None,
     wait_seconds: int | None = None,
+    cloudwatch: bool | None = None,
 ) -> Worker:
-    """A worker for the config's queue, running our handler with the config's settings and clients."""
+    """A worker for the config's queue, running our handler with the config's settings and clients.
+
+    cloudwatch: write the handler's log lines to the function's log group, as Lambda would (default:
+    on the emulator or any loopback endpoint, where no Lambda writes them)."""
     from .handler.app import AlertHandler
+    from .logs import CloudWatchWriter, log_group
     from .queues import queue_stats
 
     stats = queue_stats(aws.client("sqs"), "main", config.queue.name, where=aws.describe_endpoint())
     sink = sink or LogSink()
+    if cloudwatch is None:
+        cloudwatch = aws.is_local
+    if cloudwatch and sink.forward is None:
+        sink.forward = CloudWatchWriter(aws.client("logs"), log_group(config.lambda_.function_name))
     handler = AlertHandler(
         handler_settings(config),
         sesv2_client=aws.client("sesv2"),

@@ -68,11 +68,13 @@ def _root(
 
 
 def _wire() -> None:
-    from . import local, messages, pipeline, resources
+    from . import local, messages, observe, ops, pipeline, resources
 
     resources.register(app)
     messages.register(app)
+    ops.register(app)
     pipeline.register(app)
+    observe.register(app)
     app.add_typer(local.app, name="local")
 
 

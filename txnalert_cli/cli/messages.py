@@ -126,7 +126,7 @@ def register(app: typer.Typer) -> None:
         aws = ctx.aws(max_pool_connections=threads + 2)
         sqs = aws.client("sqs")
         url = queue_url(sqs, ctx.config.queue.name, where=aws.describe_endpoint())
-        sender = sending.Sender(sqs, url, fifo=ctx.config.queue.fifo, threads=threads, rate=rate)
+        sender = sending.Sender(sqs, url, fifo=ctx.config.queue.fifo, threads=threads, rate=rate, keep_ids=json)
         with progress_bar(ctx.out, total, "sending") as advance:
             result = sender.send(transactions, total, progress=advance)
         ctx.out.emit(result.as_dict(), lambda o: _render_send(o, result, ctx.config.queue.name))

@@ -1,15 +1,27 @@
-"""`txnalert setup` and `txnalert create-queue`: plan, then apply."""
+"""`txnalert setup`, `create-queue` and `deploy`: plan, then apply; `teardown`: the reverse."""
 
 from __future__ import annotations
 
 import json as jsonlib
-from typing import Any
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ..errors import UsageError
 from ..output import Output
-from ..resources import CREATE, QUEUE, UPDATE, Plan
+from ..resources import CREATE, LAMBDA_KINDS, MAPPING, QUEUE, UPDATE, Plan
 from .options import ConfigOpt, Ctx, DryRunOpt, EndpointOpt, JsonOpt, ProfileOpt, RegionOpt
+
+if TYPE_CHECKING:
+    from ..deploy import FunctionPackage
+    from ..teardown import TeardownPlan
+
+EMULATOR_TRIGGER_NOTE = (
+    "note: on the emulator the SQS trigger is created disabled (moto would not run the function's code): "
+    "`txnalert worker` is the consumer there"
+)
 
 
 def _short(value: Any) -> str:
@@ -54,14 +66,124 @@ def _run(
     dry_run: bool,
     kinds: frozenset[str] | None = None,
 ) -> None:
+    from ..deploy import is_emulator
     from ..resources import plan_and_apply
 
     ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
-    plan, applied = plan_and_apply(ctx.aws(), ctx.config, dry_run=dry_run, kinds=kinds)
+    aws = ctx.aws()
+    plan, applied = plan_and_apply(aws, ctx.config, dry_run=dry_run, kinds=kinds)
     ctx.out.emit(
         {**plan.as_dict(), "applied": applied, "dry_run": dry_run},
         lambda o: render_plan(o, plan, applied=applied, dry_run=dry_run),
     )
+    if any(c.resource == MAPPING for c in plan.changes) and is_emulator(aws):
+        ctx.out.info(EMULATOR_TRIGGER_NOTE)
+
+
+def _package_line(package: FunctionPackage) -> str:
+    vendored = ", ".join(package.vendored) or "nothing (Powertools from " + ", ".join(package.layers) + ")"
+    return (
+        f"code: {package.size} bytes, sha256 {package.sha256} (CodeSha256 {package.code_sha256}), "
+        f"{len(package.files)} files, vendored: {vendored}"
+    )
+
+
+def _deploy(
+    config: str | None,
+    region: str | None,
+    profile: str | None,
+    endpoint_url: str | None,
+    json: bool,
+    dry_run: bool,
+    zip_only: Path | None,
+) -> None:
+    from ..deploy import build_package, is_emulator, write_package
+
+    ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
+    package = build_package(ctx.config)
+    if zip_only is not None:
+        if dry_run:
+            raise UsageError("--zip-only and --dry-run: --zip-only makes no AWS call; drop --dry-run")
+        write_package(package, zip_only)
+        ctx.out.emit(
+            {"path": str(zip_only), **package.as_dict()},
+            lambda o: o.line(f"wrote {zip_only}: {package.size} bytes, sha256 {package.sha256}"),
+        )
+        return
+    from ..resources import plan_and_apply
+
+    aws = ctx.aws()
+    plan, applied = plan_and_apply(aws, ctx.config, dry_run=dry_run, kinds=LAMBDA_KINDS, package=package)
+
+    def render(out: Output) -> None:
+        render_plan(out, plan, applied=applied, dry_run=dry_run)
+        out.line(_package_line(package))
+
+    ctx.out.emit({**plan.as_dict(), "applied": applied, "dry_run": dry_run, "package": package.as_dict()}, render)
+    if is_emulator(aws):
+        ctx.out.info(EMULATOR_TRIGGER_NOTE)
+
+
+def render_teardown(out: Output, plan: TeardownPlan, *, deleted: bool, dry_run: bool, preview: bool = False) -> None:
+    def detail(details: dict[str, Any]) -> str:
+        if "reason" in details:
+            return str(details["reason"])
+        if "messages" in details:
+            return f"{details['messages']} messages would be lost"
+        return ", ".join(f"{k}={_short(v)}" for k, v in details.items())
+
+    out.table(
+        ["RESOURCE", "NAME", "ACTION", "DETAILS"],
+        [(i.resource, i.name, i.action, detail(i.details)) for i in plan.items],
+    )
+    counts = plan.counts()
+    others = f"{counts['skip']} left alone (not ours), {counts['absent']} absent"
+    if preview:  # before the confirmation
+        out.line(f"Plan: {counts['delete']} to delete, {others}.")
+    elif dry_run:
+        out.line(f"Plan: {counts['delete']} to delete, {others}. Dry run: nothing was deleted.")
+    elif deleted:
+        out.line(f"Deleted {counts['delete']} resources; {others}.")
+    else:
+        out.line(f"Nothing to delete: {others}.")
+
+
+def _teardown(
+    config: str | None,
+    region: str | None,
+    profile: str | None,
+    endpoint_url: str | None,
+    json: bool,
+    dry_run: bool,
+    yes: bool,
+    force: bool,
+) -> None:
+    from ..deploy import is_emulator
+    from ..teardown import apply_teardown, check_force, plan_teardown
+
+    ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
+    aws = ctx.aws()
+    plan = plan_teardown(aws, ctx.config)
+    deleted = False
+    if not dry_run and plan.to_delete:
+        check_force(plan, force)
+        if not yes:
+            count = len(plan.to_delete)
+            if not sys.stdin.isatty():
+                raise UsageError(f"teardown would delete {count} resources: pass --yes to confirm (no terminal to ask)")
+            if not json:
+                render_teardown(ctx.out, plan, deleted=False, dry_run=False, preview=True)
+            if not typer.confirm(f"Delete these {count} resources?", default=False, err=True):
+                ctx.out.info("aborted: nothing was deleted")
+                raise typer.Exit(1)
+        apply_teardown(aws, plan, force=force)
+        deleted = True
+    ctx.out.emit(
+        {**plan.as_dict(), "deleted": deleted, "dry_run": dry_run},
+        lambda o: render_teardown(o, plan, deleted=deleted, dry_run=dry_run),
+    )
+    if deleted and not is_emulator(aws) and any(i.resource == QUEUE for i in plan.to_delete):
+        ctx.out.info("note: SQS allows a deleted queue's name to be used again only after 60 seconds")
 
 
 def register(app: typer.Typer) -> None:
@@ -86,5 +208,46 @@ def register(app: typer.Typer) -> None:
         profile: ProfileOpt = None,
         endpoint_url: EndpointOpt = None,
     ) -> None:
-        """Plan and apply every resource of the pipeline. Example: txnalert setup -c txnalert.yaml"""
+        """Plan and apply every resource of the pipeline: queues, table, identities, role, function, trigger.
+
+        Example: txnalert setup -c txnalert.yaml --dry-run"""
         _run(config, region, profile, endpoint_url, json, dry_run)
+
+    @app.command()
+    def deploy(
+        config: ConfigOpt = None,
+        zip_only: Annotated[
+            Path | None,
+            typer.Option(
+                "--zip-only",
+                metavar="PATH",
+                help="Only build the function's zip and write it to PATH (no AWS call).",
+                show_default=False,
+            ),
+        ] = None,
+        dry_run: DryRunOpt = False,
+        json: JsonOpt = False,
+        region: RegionOpt = None,
+        profile: ProfileOpt = None,
+        endpoint_url: EndpointOpt = None,
+    ) -> None:
+        """Build the function's zip; deploy its role, the function (code uploaded only when it changed) and trigger.
+
+        Example: txnalert deploy --dry-run"""
+        _deploy(config, region, profile, endpoint_url, json, dry_run, zip_only)
+
+    @app.command()
+    def teardown(
+        config: ConfigOpt = None,
+        yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking.")] = False,
+        force: Annotated[bool, typer.Option("--force", help="Delete queues even when they hold messages.")] = False,
+        dry_run: DryRunOpt = False,
+        json: JsonOpt = False,
+        region: RegionOpt = None,
+        profile: ProfileOpt = None,
+        endpoint_url: EndpointOpt = None,
+    ) -> None:
+        """Delete the config's resources that carry its tags, in reverse order; others are left alone.
+
+        Example: txnalert teardown --dry-run"""
+        _teardown(config, region, profile, endpoint_url, json, dry_run, yes, force)

@@ -1,0 +1,143 @@
+"""smoke and logs against the moto server: a healthy pipeline passes, each way of breaking it fails
+with its reason; the worker's log lines land in the function's log group and filter by transaction."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import boto3
+import yaml
+from typer.testing import CliRunner
+
+from txnalert_cli.cli import app
+from txnalert_cli.logs import LogEvent, filter_pattern, matches, parse_since
+
+runner = CliRunner()
+
+
+def config_file(tmp_path: Path, endpoint: str, **queue: Any) -> str:
+    data = {"aws": {"endpoint_url": endpoint}, "queue": {"name": "smq", **queue}}
+    path = tmp_path / "txnalert.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def invoke(*args: str) -> Any:
+    return runner.invoke(app, list(args))
+
+
+def setup(tmp_path: Path, endpoint: str, **queue: Any) -> str:
+    config = config_file(tmp_path, endpoint, **queue)
+    result = invoke("setup", "-c", config)
+    assert result.exit_code == 0, result.output
+    return config
+
+
+def test_smoke_passes_on_a_healthy_pipeline(endpoint: str, tmp_path: Path) -> None:
+    config = setup(tmp_path, endpoint)
+    junit = tmp_path / "smoke.xml"
+    result = invoke("smoke", "-c", config, "--timeout", "20", "--json", "--junit", str(junit))
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["ok"] is True and out["transaction_id"].startswith("txn-") and out["ses_message_id"]
+    assert [s["step"] for s in out["steps"]] == [
+        "sent",
+        "received by the function",
+        "email accepted by SES",
+        "record completed",
+    ]
+    assert all(s["ok"] for s in out["steps"]) and 0 < out["latency_s"] < 20
+    suite = ET.parse(junit).getroot()
+    assert (suite.get("tests"), suite.get("failures")) == ("4", "0")
+    # The worker wrote the handler's lines to the function's log group: logs --txn finds them.
+    logs = invoke("logs", "-c", config, "--txn", out["transaction_id"], "--json")
+    lines = [json.loads(line) for line in logs.stdout.splitlines()]
+    assert lines and all(line["correlation_id"] == out["transaction_id"] for line in lines)
+    assert any(line["message"] == "email sent" and line["ses_message_id"] == out["ses_message_id"] for line in lines)
+    assert "@simulator.amazonses.com" in json.dumps(lines) and "success@" not in json.dumps(lines)
+
+
+def test_smoke_fails_without_a_consumer(endpoint: str, tmp_path: Path) -> None:
+    config = setup(tmp_path, endpoint)
+    junit = tmp_path / "smoke.xml"
+    result = invoke("smoke", "-c", config, "--timeout", "2", "--no-worker", "--junit", str(junit))
+    assert result.exit_code == 1
+    assert (
+        "FAILED: no completed idempotency record after 2 s: nothing consumes the queue on the emulator "
+        "(run `txnalert worker` or drop --no-worker)"
+    ) in result.stdout
+    suite = ET.parse(junit).getroot()
+    assert suite.get("failures") == "1" and suite.get("skipped") == "2"
+    failure = suite.find("testcase[@name='received by the function']/failure")
+    assert failure is not None and "nothing consumes the queue" in failure.get("message", "")
+
+
+def test_smoke_fails_with_a_broken_sender_identity(endpoint: str, tmp_path: Path) -> None:
+    config = setup(tmp_path, endpoint)
+    boto3.client("sesv2", endpoint_url=endpoint, region_name="us-east-1").delete_email_identity(
+        EmailIdentity="alerts@example.com"
+    )
+    result = invoke("smoke", "-c", config, "--timeout", "20", "--json")
+    assert result.exit_code == 1
+    out = json.loads(result.stdout)
+    assert out["ok"] is False and out["ses_message_id"] is None
+    assert out["reason"].startswith("the handler logged 'email rejected by SES': ")
+
+
+def test_smoke_fails_when_the_message_is_dead_lettered(endpoint: str, tmp_path: Path) -> None:
+    config = config_file(tmp_path, endpoint, visibility_timeout=1, dlq={"max_receive_count": 1})
+    Path(config).write_text(Path(config).read_text() + "lambda: {timeout: 1}\n")
+    assert invoke("setup", "-c", config).exit_code == 0
+    # The idempotency table disappears behind the tool's back: every attempt fails and is retried by SQS.
+    boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1").delete_table(
+        TableName="txnalert-idempotency"
+    )
+    result = invoke("smoke", "-c", config, "--timeout", "20", "--json")
+    assert result.exit_code == 1
+    reason = json.loads(result.stdout)["reason"]
+    assert reason.startswith("the DLQ grew from 0 to 1 messages during the run (the handler logged: ")
+    assert "idempotency store failed, will retry" in reason
+
+
+def test_smoke_scenarios_and_bad_flags(endpoint: str, tmp_path: Path) -> None:
+    config = setup(tmp_path, endpoint)
+    out = json.loads(invoke("smoke", "-c", config, "--scenario", "bounce", "--timeout", "20", "--json").stdout)
+    assert out["ok"] is True and out["recipient"] == "bounce@simulator.amazonses.com"
+    result = invoke("smoke", "-c", config, "--scenario", "explode")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: --scenario must be one of success, bounce, complaint, ooto, got 'explode'"
+
+
+def test_logs_filters_and_errors(endpoint: str, tmp_path: Path) -> None:
+    config = setup(tmp_path, endpoint)
+    result = invoke("logs", "-c", config)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "error: log group /aws/lambda/transaction-email-processor does not exist yet: nothing has logged "
+        "(deploy the function, or run `txnalert worker` on the emulator)"
+    )
+    sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
+    url = sqs.get_queue_url(QueueName="smq")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="not json")
+    sent = json.loads(invoke("send-test", "-c", config, "-n", "2", "--json").stdout)
+    assert invoke("worker", "-c", config, "--max-messages", "3").exit_code == 0
+    errors = [json.loads(x) for x in invoke("logs", "-c", config, "--level", "WARNING", "--json").stdout.splitlines()]
+    assert errors and {e["level"] for e in errors} <= {"WARNING", "ERROR"}
+    assert any(e["message"] == "invalid transaction" for e in errors)
+    one = sent["transaction_ids"][0]
+    table = invoke("logs", "-c", config, "--txn", one).stdout
+    assert one in table and "email sent" in table and sent["transaction_ids"][1] not in table
+    assert invoke("logs", "-c", config, "--since", "soon").exit_code == 2
+    assert invoke("logs", "-c", config, "--level", "LOUD").exit_code == 2
+
+
+def test_client_side_filters_match_the_server_patterns() -> None:
+    event = LogEvent(0, "s", "{}", {"level": "INFO", "correlation_id": "txn-1", "message": "email sent"})
+    assert matches(event, txn="txn-1", min_level=None) and not matches(event, txn="txn-2", min_level=None)
+    assert not matches(event, txn=None, min_level=30) and matches(event, txn=None, min_level=20)
+    assert filter_pattern("txn-1", None) == '{ $.correlation_id = "txn-1" }'
+    assert filter_pattern(None, 40) == '{ $.level = "ERROR" || $.level = "CRITICAL" }'
+    assert parse_since("10m", now=1000.0) == 400_000 and parse_since("1d", now=100_000.0) == 13_600_000

@@ -1,0 +1,185 @@
+"""`txnalert teardown` against the moto server: only what the config names and tags, in reverse order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import moto_data
+from tests.test_deploy import (
+    FUNCTION,
+    ROLE,
+    Pipeline,
+    cli,
+    cli_json,
+    client,
+    fail_first,
+    mappings,
+    queue_url,
+    snapshot,
+    write_config,
+)
+from txnalert_cli import config as cfg
+from txnalert_cli.aws import Aws
+from txnalert_cli.deploy import build_package
+from txnalert_cli.errors import ApplyError
+from txnalert_cli.teardown import apply_teardown, plan_teardown
+
+MAPPING = f"txq -> {FUNCTION}"
+ALL = [
+    ("event-source-mapping", MAPPING),
+    ("lambda-function", FUNCTION),
+    ("iam-role", ROLE),
+    ("ses-identity", "alerts@example.com"),
+    ("dynamodb-table", "txnalert-idempotency"),
+    ("sqs-queue", "txq"),
+    ("sqs-queue", "txq-dlq"),
+]
+NOT_OURS = "not tagged app=txnalert, managed-by=txnalert: not created by txnalert for this config, left alone"
+
+
+@pytest.fixture(scope="module")
+def package() -> Any:
+    return build_package(cfg.loads("queue: {name: txq}\n", "t.yaml"))
+
+
+def actions(result: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [(r["resource"], r["name"], r["action"]) for r in result["resources"]]
+
+
+def nothing_left(endpoint: str) -> None:
+    state = snapshot(endpoint)
+    assert state == {"queues": {}, "tables": {}, "identities": {}, "roles": {}, "functions": {}}
+
+
+def test_teardown_deletes_everything_and_setup_works_again(endpoint: str, tmp_path: Path) -> None:
+    config = write_config(tmp_path, endpoint)
+    cli_json("setup", "-c", config)
+    result = cli_json("teardown", "-c", config, "--yes")
+    assert actions(result) == [(kind, name, "delete") for kind, name in ALL]
+    assert result["summary"] == {"delete": 7, "skip": 0, "absent": 0}
+    assert result["deleted"] is True and result["dry_run"] is False
+    nothing_left(endpoint)
+
+    again = cli_json("teardown", "-c", config)  # nothing to delete: no --yes needed
+    assert actions(again) == [(kind, name, "absent") for kind, name in ALL] and again["deleted"] is False
+
+    # The trigger went before the function: a new pipeline on the same names works, the queue accepts messages.
+    rebuilt = cli_json("setup", "-c", config)
+    assert rebuilt["summary"] == {"create": 7, "update": 0, "unchanged": 0}
+    sqs = client(endpoint, "sqs")
+    assert sqs.send_message(QueueUrl=queue_url(endpoint, "txq"), MessageBody="{}")["MessageId"]
+    assert len(mappings(endpoint)) == 1
+
+
+def test_human_output(endpoint: str, tmp_path: Path, package: Any) -> None:
+    config = write_config(tmp_path, endpoint)
+    Pipeline(endpoint, tmp_path, package).setup()
+    dry = cli("teardown", "-c", config, "--dry-run")
+    assert dry.stdout.splitlines()[0].split() == ["RESOURCE", "NAME", "ACTION", "DETAILS"]
+    assert dry.stdout.splitlines()[-1] == (
+        "Plan: 7 to delete, 0 left alone (not ours), 0 absent. Dry run: nothing was deleted."
+    )
+    done = cli("teardown", "-c", config, "--yes")
+    assert done.stdout.splitlines()[-1] == "Deleted 7 resources; 0 left alone (not ours), 0 absent."
+    assert cli("teardown", "-c", config).stdout.splitlines()[-1] == (
+        "Nothing to delete: 0 left alone (not ours), 7 absent."
+    )
+
+
+def test_same_name_resources_without_our_tags_are_left_alone(endpoint: str, tmp_path: Path, package: Any) -> None:
+    config = write_config(tmp_path, endpoint)
+    Pipeline(endpoint, tmp_path, package).setup()
+    sqs, lam = client(endpoint, "sqs"), client(endpoint, "lambda")
+    # Behind the tool's back: the DLQ replaced by an untagged queue of the same name, the function's tags removed.
+    sqs.delete_queue(QueueUrl=queue_url(endpoint, "txq-dlq"))
+    sqs.create_queue(QueueName="txq-dlq", tags={"team": "someone-else"})
+    function_arn = lam.get_function(FunctionName=FUNCTION)["Configuration"]["FunctionArn"]
+    lam.untag_resource(Resource=function_arn, TagKeys=["managed-by"])
+
+    result = cli_json("teardown", "-c", config, "--yes")
+    assert actions(result) == [
+        ("event-source-mapping", MAPPING, "skip"),
+        ("lambda-function", FUNCTION, "skip"),
+        ("iam-role", ROLE, "delete"),
+        ("ses-identity", "alerts@example.com", "delete"),
+        ("dynamodb-table", "txnalert-idempotency", "delete"),
+        ("sqs-queue", "txq", "delete"),
+        ("sqs-queue", "txq-dlq", "skip"),
+    ]
+    details = {r["name"]: r["details"] for r in result["resources"]}
+    assert details["txq-dlq"] == {"reason": NOT_OURS}
+    assert details[FUNCTION] == {
+        "reason": "not tagged managed-by=txnalert: not created by txnalert for this config, left alone"
+    }
+    assert details[MAPPING] == {"reason": "its function is not ours, left alone"}
+    state = snapshot(endpoint)
+    assert [url.rsplit("/", 1)[-1] for url in state["queues"]] == ["txq-dlq"]
+    assert list(state["functions"]) == [FUNCTION] and len(state["functions"][FUNCTION]["mappings"]) == 1
+    assert state["roles"] == {} and state["tables"] == {} and state["identities"] == {}
+    human = cli("teardown", "-c", config, "--yes")
+    assert "txq-dlq" in human.stdout and "left alone" in human.stdout
+    assert human.stdout.splitlines()[-1] == "Nothing to delete: 3 left alone (not ours), 4 absent."
+
+
+def test_queues_with_messages_need_force(endpoint: str, tmp_path: Path, package: Any) -> None:
+    config = write_config(tmp_path, endpoint)
+    Pipeline(endpoint, tmp_path, package).setup()
+    sqs = client(endpoint, "sqs")
+    for n in range(3):
+        sqs.send_message(QueueUrl=queue_url(endpoint, "txq"), MessageBody=f'{{"n": {n}}}')
+    sqs.send_message(QueueUrl=queue_url(endpoint, "txq-dlq"), MessageBody="{}")
+    dry = cli_json("teardown", "-c", config, "--dry-run")
+    assert {r["name"]: r["details"] for r in dry["resources"] if r["resource"] == "sqs-queue"} == {
+        "txq": {"messages": 3},
+        "txq-dlq": {"messages": 1},
+    }
+    before = snapshot(endpoint)
+    refused = cli("teardown", "-c", config, "--yes", code=2)
+    assert refused.stderr == (
+        "error: queue txq holds 3 messages and queue txq-dlq holds 1 message that would be lost: "
+        "pass --force to delete anyway (nothing was deleted)\n"
+    )
+    assert snapshot(endpoint) == before
+    forced = cli_json("teardown", "-c", config, "--yes", "--force")
+    assert forced["summary"] == {"delete": 7, "skip": 0, "absent": 0}
+    nothing_left(endpoint)
+
+
+def test_confirmation_is_required_and_dry_run_changes_nothing(endpoint: str, tmp_path: Path, package: Any) -> None:
+    config = write_config(tmp_path, endpoint)
+    Pipeline(endpoint, tmp_path, package).setup()
+    before, raw = snapshot(endpoint), moto_data(endpoint)
+    result = cli("teardown", "-c", config, code=2)
+    assert result.stderr == "error: teardown would delete 7 resources: pass --yes to confirm (no terminal to ask)\n"
+    assert cli("teardown", "-c", config, "--json", code=2).stdout == ""
+    dry = cli_json("teardown", "-c", config, "--dry-run")
+    assert dry["dry_run"] is True and dry["deleted"] is False
+    assert actions(dry) == [(kind, name, "delete") for kind, name in ALL]
+    assert snapshot(endpoint) == before and moto_data(endpoint) == raw
+
+
+def test_a_failure_part_way_says_what_was_deleted_and_a_rerun_continues(
+    endpoint: str, tmp_path: Path, package: Any
+) -> None:
+    path = write_config(tmp_path, endpoint)
+    Pipeline(endpoint, tmp_path, package).setup()
+    aws = Aws.from_config(cfg.load(path))
+    fail_first(aws.client("lambda"), "DeleteFunction", None, "ServiceException", "boom")
+    plan = plan_teardown(aws, cfg.load(path))
+    with pytest.raises(ApplyError) as info:
+        apply_teardown(aws, plan)
+    assert info.value.lines() == [
+        f"delete lambda-function {FUNCTION} failed: DeleteFunction failed (ServiceException): boom",
+        f"done: event-source-mapping {MAPPING}",
+        f"not done: lambda-function {FUNCTION}, iam-role {ROLE}, ses-identity alerts@example.com, "
+        "dynamodb-table txnalert-idempotency, sqs-queue txq, sqs-queue txq-dlq",
+        "run the same command again to continue",
+    ]
+    assert mappings(endpoint) == [] and client(endpoint, "lambda").list_functions()["Functions"]
+    rerun = cli_json("teardown", "-c", path, "--yes")
+    assert actions(rerun)[0] == ("event-source-mapping", MAPPING, "absent")
+    assert [a for _, _, a in actions(rerun)[1:]] == ["delete"] * 6
+    nothing_left(endpoint)

@@ -1,0 +1,156 @@
+"""`txnalert smoke` and `txnalert logs`: prove a deployed pipeline works, and show what it logged."""
+
+from __future__ import annotations
+
+import json as jsonlib
+from datetime import datetime, timezone
+from typing import Annotated, Any
+
+import typer
+
+from ..output import Output
+from .options import ConfigOpt, Ctx, EndpointOpt, JsonOpt, ProfileOpt, RegionOpt
+
+
+def _render_smoke(out: Output, result: Any) -> None:
+    out.line(
+        f"smoke test: transaction {result.transaction_id} to {result.recipient}"
+        f"{' (worker in-process)' if result.worker else ''}"
+    )
+    for step in result.steps:
+        mark = {True: "✔", False: "✘", None: "·"}[step.ok]
+        at = "" if step.at_s is None else f"{step.at_s:6.2f} s"
+        out.line(f"  {mark} {step.name:<26} {at:>9}  {step.detail}".rstrip())
+    if result.ok:
+        out.line(f"passed: email accepted by SES in {result.latency_s:.2f} s (SES message id {result.ses_message_id})")
+    else:
+        out.line(f"FAILED: {result.reason}")
+
+
+def _when(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _details(record: dict[str, Any]) -> str:
+    skip = {
+        "level",
+        "location",
+        "message",
+        "timestamp",
+        "service",
+        "correlation_id",
+        "cold_start",
+        "function_name",
+        "function_memory_size",
+        "function_arn",
+        "function_request_id",
+        "xray_trace_id",
+        "sampling_rate",
+    }
+    parts = []
+    for key, value in record.items():
+        if key in skip or value is None:
+            continue
+        parts.append(f"{key}={value if isinstance(value, str) else jsonlib.dumps(value)}")
+    return " ".join(parts)
+
+
+def _render_doctor(out: Output, report: Any) -> None:
+    from ..doctor import MARKS
+
+    out.table(["", "CHECK", "DETAIL", "FIX"], [(MARKS[c.status], c.name, c.detail, c.fix) for c in report.checks])
+    counts = {status: sum(1 for c in report.checks if c.status == status) for status in MARKS}
+    out.line(f"{counts['ok']} ok, {counts['warn']} warnings, {counts['fail']} failures")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def doctor(
+        config: ConfigOpt = None,
+        json: JsonOpt = False,
+        region: RegionOpt = None,
+        profile: ProfileOpt = None,
+        endpoint_url: EndpointOpt = None,
+    ) -> None:
+        """Audit every resource the config names; exit 1 on any failure. Example: txnalert doctor --json"""
+        from ..doctor import run_doctor
+
+        ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
+        report = run_doctor(ctx.aws(), ctx.config)
+        ctx.out.emit(report.as_dict(), lambda o: _render_doctor(o, report))
+        if not report.ok:
+            raise typer.Exit(1)
+
+    @app.command()
+    def smoke(
+        timeout: Annotated[float, typer.Option("--timeout", min=1, help="Seconds to wait for the email.")] = 120,
+        scenario: Annotated[
+            str, typer.Option("--scenario", help="success, bounce, complaint or ooto (SES mailbox simulator).")
+        ] = "success",
+        no_worker: Annotated[
+            bool, typer.Option("--no-worker", help="On the emulator, do not run the worker in-process.")
+        ] = False,
+        junit: Annotated[str | None, typer.Option("--junit", metavar="PATH", help="Write a JUnit XML report.")] = None,
+        config: ConfigOpt = None,
+        json: JsonOpt = False,
+        region: RegionOpt = None,
+        profile: ProfileOpt = None,
+        endpoint_url: EndpointOpt = None,
+    ) -> None:
+        """Send one transaction and wait until its email is accepted; exit 1 if not.
+        Example: txnalert smoke --timeout 60 --junit smoke.xml"""
+        from ..smoke import run_smoke, write_junit
+
+        ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
+        result = run_smoke(
+            ctx.aws(), ctx.config, timeout=timeout, scenario=scenario, worker=False if no_worker else None
+        )
+        if junit:
+            write_junit(result, junit)
+        ctx.out.emit(result.as_dict(), lambda o: _render_smoke(o, result))
+        if not result.ok:
+            raise typer.Exit(1)
+
+    @app.command()
+    def logs(
+        since: Annotated[str, typer.Option("--since", help="How far back: 30s, 10m, 2h, 1d.")] = "10m",
+        follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new events.")] = False,
+        txn: Annotated[str | None, typer.Option("--txn", metavar="ID", help="Only this transaction's events.")] = None,
+        level: Annotated[
+            str | None, typer.Option("--level", help="Minimum level: DEBUG, INFO, WARNING, ERROR.")
+        ] = None,
+        config: ConfigOpt = None,
+        json: JsonOpt = False,
+        region: RegionOpt = None,
+        profile: ProfileOpt = None,
+        endpoint_url: EndpointOpt = None,
+    ) -> None:
+        """Show the function's log events, newest last. Example: txnalert logs --since 1h --level ERROR"""
+        import sys
+
+        from ..logs import log_group, parse_level, parse_since, read_events
+
+        min_level = parse_level(level)
+        since_ms = parse_since(since)
+        ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
+        group = log_group(ctx.config.lambda_.function_name)
+        events = read_events(
+            ctx.aws().client("logs"), group, since_ms=since_ms, txn=txn, min_level=min_level, follow=follow
+        )
+        count = 0
+        try:
+            for event in events:
+                count += 1
+                if json:
+                    sys.stdout.write(jsonlib.dumps(event.as_dict()) + "\n")
+                    sys.stdout.flush()
+                    continue
+                record = event.record or {}
+                ctx.out.line(
+                    f"{_when(event.timestamp)}  {event.level or '-':<7}  {event.transaction_id or '-':<38}  "
+                    f"{record.get('message', event.message)}  {_details(record)}".rstrip()
+                )
+        except KeyboardInterrupt:
+            return
+        if count == 0 and not json:
+            ctx.out.info(f"no events in {group} since {since}" + (f" for transaction {txn}" if txn else ""))

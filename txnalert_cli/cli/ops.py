@@ -1,0 +1,391 @@
+"""`txnalert drain`, `redrive`, `replay` and `purge`: queue operations that lose nothing."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ..errors import UsageError
+from ..output import Output
+from .messages import progress_bar
+from .options import ConfigOpt, Ctx, DryRunOpt, EndpointOpt, JsonOpt, ProfileOpt, RegionOpt
+
+if TYPE_CHECKING:
+    from ..drain import DrainResult
+    from ..queues import QueueStats
+    from ..redrive import ArchiveSummary, RedriveResult, ReplayResult
+
+MAX_THREADS = 16
+MAX_LISTED_FAILURES = 10
+
+DlqOpt = Annotated[bool, typer.Option("--dlq", help="Work on the dead-letter queue instead of the main queue.")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+ThreadsOpt = Annotated[int, typer.Option("--threads", help=f"Worker threads (1-{MAX_THREADS}).")]
+
+
+def _check_range(flag: str, value: float | None, lo: float, hi: float | None = None) -> None:
+    if value is None:
+        return
+    shown = int(value) if float(value).is_integer() else value
+    if hi is None and value < lo:
+        raise UsageError(f"{flag} must be at least {lo}, got {shown}")
+    if hi is not None and not lo <= value <= hi:
+        raise UsageError(f"{flag} must be between {lo} and {hi}, got {shown}")
+
+
+def _queue_name(ctx: Ctx, dlq: bool) -> tuple[str, str]:
+    from ..queues import DLQ, MAIN
+
+    return (DLQ, ctx.config.queue.dlq.name) if dlq else (MAIN, ctx.config.queue.name)
+
+
+def _list_failures(out: Output, failures: list[str], what: str) -> None:
+    if not failures:
+        return
+    out.error(f"{len(failures)} {what}")
+    for failure in failures[:MAX_LISTED_FAILURES]:
+        out.error(f"  {failure}")
+    if len(failures) > MAX_LISTED_FAILURES:
+        out.error(f"  ... and {len(failures) - MAX_LISTED_FAILURES} more")
+
+
+# --- drain ------------------------------------------------------------------------------------------
+
+
+def _render_drain(out: Output, result: DrainResult) -> None:
+    c = result.consumed
+    out.line(f"drained {c.deleted} messages from {result.queue} in {c.elapsed_s:.2f} s ({c.rate:.0f} msgs/s)")
+    out.line(f"archive: {result.archive}" if result.archive else "archive: none (--no-archive)")
+
+
+def _drain_notes(out: Output, result: DrainResult, stats: QueueStats, limit: int | None) -> None:
+    c = result.consumed
+    if c.skipped:
+        out.warn(
+            f"{c.skipped} messages did not match --match and were made visible again at once; "
+            "receiving them raised their receive count"
+        )
+    if c.stopped == "max":
+        out.info(f"stopped at --max {limit}")
+    elif c.stopped.startswith("receive-count:"):
+        count = c.stopped.split(":", 1)[1]
+        out.warn(
+            f"stopped early: a message that does not match --match has now been received {count} times and "
+            f"{stats.name} moves messages to its DLQ after {stats.max_receive_count} receives"
+        )
+    elif c.stopped == "idle":
+        out.warn(f"stopped: {stats.name} still reports messages, but receives bring none that can be drained")
+    _list_failures(
+        out,
+        c.delete_failed,
+        "messages were archived but could not be deleted: they are in the archive AND still on the queue",
+    )
+
+
+def _run_drain(
+    ctx: Ctx,
+    *,
+    dlq: bool,
+    to: str | None,
+    no_archive: bool,
+    limit: int | None,
+    match: str | None,
+    threads: int,
+) -> None:
+    from ..drain import Archive, check_archive_path, default_archive_path, drain
+    from ..queues import queue_stats
+
+    role, name = _queue_name(ctx, dlq)
+    path = Path(to) if to else default_archive_path(name)
+    flag = "--to" if to else "archive"
+    if not no_archive:
+        check_archive_path(path, flag)  # before any AWS call, let alone a receive
+    aws = ctx.aws(max_pool_connections=threads + 2)
+    sqs = aws.client("sqs")
+    stats = queue_stats(sqs, role, name, where=aws.describe_endpoint())
+    archive = None
+    if no_archive:
+        ctx.out.warn(f"--no-archive: messages drained from {name} are deleted without a copy")
+    else:
+        archive = Archive.open(path, flag)
+        ctx.out.info(f"archiving to {path}")
+    total = stats.visible if limit is None else min(limit, stats.visible)
+    try:
+        with progress_bar(ctx.out, total, f"draining {name}") as advance:
+            result = drain(
+                sqs,
+                stats.url,
+                name,
+                archive,
+                limit=limit,
+                match=match,
+                threads=threads,
+                max_receive_count=stats.max_receive_count,
+                progress=advance,
+            )
+    finally:
+        if archive is not None:
+            archive.close()
+    ctx.out.emit(result.as_dict(), lambda o: _render_drain(o, result))
+    _drain_notes(ctx.out, result, stats, limit)
+    consumed = result.consumed
+    if consumed.error is not None:
+        raise consumed.error
+    if consumed.interrupted:
+        sys.stderr.write("interrupted: stopped after the batches in hand\n")
+        raise typer.Exit(130)
+    if consumed.delete_failed:
+        raise typer.Exit(1)
+
+
+# --- redrive ----------------------------------------------------------------------------------------
+
+
+def _render_redrive(out: Output, result: RedriveResult, dlq: str, main: str) -> None:
+    how = f"by {result.path} ({result.reason})"
+    if result.dry_run:
+        out.line(f"would move {result.would_move} messages from {dlq} to {main} {how}")
+        out.line("dry run: nothing was moved")
+        return
+    if result.would_move == 0:
+        out.line(f"{dlq} has no visible messages: nothing to move")
+        return
+    line = f"moved {result.moved} messages from {dlq} to {main} {how}"
+    if result.consumed is not None:
+        line += f" in {result.consumed.elapsed_s:.2f} s ({result.consumed.rate:.0f} msgs/s)"
+    out.line(line)
+    if result.task_handle:
+        out.line(f"task handle: {result.task_handle} (status {result.status})")
+
+
+# --- replay -----------------------------------------------------------------------------------------
+
+
+def _render_replay(out: Output, result: ReplayResult, archive: ArchiveSummary) -> None:
+    out.line(
+        f"sent {result.sent} messages from {archive.path} to {result.queue} "
+        f"in {result.elapsed_s:.2f} s ({result.rate:.0f} msgs/s)"
+    )
+    if result.duplicates:
+        out.line(f"skipped {result.duplicates} repeated message ids (each message is sent once)")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("drain")
+    def drain_command(
+        dlq: DlqOpt = False,
+        to: Annotated[
+            str | None,
+            typer.Option(
+                "--to",
+                metavar="PATH",
+                help="Archive file; appended to if it exists [default: ./drained-<queue>-<UTC time>.jsonl].",
+                show_default=False,
+            ),
+        ] = None,
+        max_: Annotated[
+            int | None, typer.Option("--max", metavar="N", help="Stop after N messages.", show_default=False)
+        ] = None,
+        match: Annotated[
+            str | None,
+            typer.Option(
+                "--match",
+                metavar="TEXT",
+                help="Only messages whose body contains TEXT; the others are made visible again at once "
+                "(their receive count goes up).",
+                show_default=False,
+            ),
+        ] = None,
+        no_archive: Annotated[
+            bool, typer.Option("--no-archive", help="Delete without keeping a copy (needs --yes).")
+        ] = False,
+        yes: Annotated[bool, typer.Option("--yes", "-y", help="Confirm --no-archive.")] = False,
+        threads: ThreadsOpt = 4,
+        config: ConfigOpt = None,
+        json: JsonOpt = False,
+        region: RegionOpt = None,
+        profile: ProfileOpt = None,
+        endpoint_url: EndpointOpt = None,
+    ) -> None:
+        """Archive, then delete, the messages of a queue. Example: txnalert drain --dlq --to dead.jsonl
+
+        Messages are received in batches of 10 on several threads. Each batch is appended to the archive
+        as JSON lines, flushed and fsynced, and only then deleted. Killed at any moment, every message is
+        in the archive or still on the queue (possibly both). Ctrl-C stops after the batches in hand.
+        `txnalert replay ARCHIVE` sends an archive's messages back.
+        """
+        _check_range("--max", max_, 1)
+        _check_range("--threads", threads, 1, MAX_THREADS)
+        if match is not None and not match:
+            raise UsageError("--match must not be empty")
+        if no_archive and to is not None:
+            raise UsageError("--no-archive cannot be combined with --to")
+        if no_archive and not yes:
+            raise UsageError("--no-archive deletes messages without keeping a copy: add --yes to confirm")
+        ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
+        _run_drain(ctx, dlq=dlq, to=to, no_archive=no_archive, limit=max_, match=match, threads=threads)
+
+    @app.command("redrive")
+    def redrive_command(
+        max_: Annotated[
+            int | None,
+            typer.Option(
+                "--max", metavar="N", help="Move at most N messages (moves them in batches).", show_default=False
+            ),
+        ] = None,
+        rate: Annotated[
+            int | None,
+            typer.Option("--rate", metavar="N", help="At most N messages per second (1-500).", show_default=False),
+        ] = None,
+        dry_run: DryRunOpt = False,
+        threads: ThreadsOpt = 4,
+        config: ConfigOpt = None,
+        json: JsonOpt = False,
+        region: RegionOpt = None,
+        profile: ProfileOpt = None,
+        endpoint_url: EndpointOpt = None,
+    ) -> None:
+        """Move the DLQ's messages back to the main queue. Example: txnalert redrive --rate 50
+
+        Uses an SQS message move task where the endpoint has them (the emulator does not), otherwise
+        moves messages itself: each is sent to the main queue first and deleted from the DLQ only once
+        sent, keeping its body, attributes and FIFO group id (with a fresh deduplication id).
+        """
+        from ..queues import DLQ, MAIN, queue_stats
+        from ..redrive import RATE_MAX, RATE_MIN, redrive, single_attempt_client
+
+        _check_range("--max", max_, 1)
+        _check_range("--rate", rate, RATE_MIN, RATE_MAX)
+        _check_range("--threads", threads, 1, MAX_THREADS)
+        ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
+        aws = ctx.aws(max_pool_connections=threads + 2)
+        sqs = aws.client("sqs")
+        where = aws.describe_endpoint()
+        main = queue_stats(sqs, MAIN, ctx.config.queue.name, where=where)
+        dead = queue_stats(sqs, DLQ, ctx.config.queue.dlq.name, where=where)
+        total = dead.visible if max_ is None else min(max_, dead.visible)
+        with progress_bar(ctx.out, 0 if dry_run else total, f"moving {dead.name}") as advance:
+            result = redrive(
+                sqs,
+                single_attempt_client(aws),
+                main=main,
+                dlq=dead,
+                limit=max_,
+                rate=rate,
+                dry_run=dry_run,
+                threads=threads,
+                progress=advance,
+                notify=ctx.out.info,
+            )
+        ctx.out.emit(result.as_dict(), lambda o: _render_redrive(o, result, dead.name, main.name))
+        consumed = result.consumed
+        if consumed is None:
+            return
+        _list_failures(ctx.out, consumed.errors, "messages were not moved and are still on the DLQ")
+        _list_failures(ctx.out, consumed.delete_failed, "messages were sent but not deleted: they are on both queues")
+        if consumed.error is not None:
+            raise consumed.error
+        if consumed.interrupted:
+            sys.stderr.write("interrupted: stopped after the batches in hand\n")
+            raise typer.Exit(130)
+        if consumed.errors or consumed.delete_failed:
+            raise typer.Exit(1)
+
+    @app.command("replay")
+    def replay_command(
+        archive: Annotated[str, typer.Argument(metavar="ARCHIVE", help="An archive written by `txnalert drain`.")],
+        dlq: Annotated[bool, typer.Option("--dlq", help="Send to the dead-letter queue instead.")] = False,
+        rate: Annotated[
+            float | None,
+            typer.Option("--rate", metavar="N", help="At most N messages per second.", show_default=False),
+        ] = None,
+        dry_run: DryRunOpt = False,
+        config: ConfigOpt = None,
+        json: JsonOpt = False,
+        region: RegionOpt = None,
+        profile: ProfileOpt = None,
+        endpoint_url: EndpointOpt = None,
+    ) -> None:
+        """Send the messages of a drain archive back to the queue. Example: txnalert replay dead.jsonl
+
+        Every line is checked before anything is sent. A message id that appears more than once (a
+        drain killed between fsync and delete drains it again) is sent once. FIFO messages keep their
+        group id and get a fresh deduplication id.
+        """
+        from ..queues import queue_url
+        from ..redrive import read_archive, replay
+
+        _check_range("--rate", rate, 0.1)
+        ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
+        _, name = _queue_name(ctx, dlq)
+        summary = read_archive(archive, fifo=ctx.config.queue.fifo, queue=name)
+        aws = ctx.aws()
+        sqs = aws.client("sqs")
+        url = queue_url(sqs, name, where=aws.describe_endpoint())
+        unique = summary.messages - summary.duplicates
+        if dry_run:
+            ctx.out.emit(
+                {"sent": 0, "would_send": unique, "duplicates": summary.duplicates, "queue": name, "dry_run": True},
+                lambda o: o.line(
+                    f"would send {unique} messages from {archive} to {name} "
+                    f"({summary.duplicates} repeated message ids skipped); dry run: nothing was sent"
+                ),
+            )
+            return
+        with progress_bar(ctx.out, unique, f"replaying to {name}") as advance:
+            result = replay(sqs, url, name, summary.stream(), rate=rate, progress=advance)
+        ctx.out.emit(result.as_dict(), lambda o: _render_replay(o, result, summary))
+        _list_failures(ctx.out, result.failed, "messages could not be sent")
+        if result.failed:
+            raise typer.Exit(1)
+
+    @app.command("purge")
+    def purge_command(
+        dlq: DlqOpt = False,
+        yes: YesOpt = False,
+        config: ConfigOpt = None,
+        json: JsonOpt = False,
+        region: RegionOpt = None,
+        profile: ProfileOpt = None,
+        endpoint_url: EndpointOpt = None,
+    ) -> None:
+        """Delete every message of the queue, for good, after confirmation. Example: txnalert purge --dlq --yes
+
+        Nothing is kept: `txnalert drain` keeps a copy. Without a terminal to ask on, --yes is required.
+        """
+        from ..drain import purge
+        from ..queues import queue_stats
+
+        ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
+        role, name = _queue_name(ctx, dlq)
+        if not yes and not _stdin_is_terminal():
+            raise UsageError(
+                f"purge deletes every message of {name} for good: pass --yes to confirm (no terminal to ask on)"
+            )
+        aws = ctx.aws()
+        sqs = aws.client("sqs")
+        stats = queue_stats(sqs, role, name, where=aws.describe_endpoint())
+        count = stats.visible + stats.in_flight + stats.delayed
+        if not yes:
+            question = (
+                f"Purge {name}: delete its {count} messages ({stats.visible} visible, {stats.in_flight} in flight, "
+                f"{stats.delayed} delayed) for good? `txnalert drain` keeps a copy"
+            )
+            if not typer.confirm(question, default=False, err=True):
+                ctx.out.info("nothing was purged")
+                raise typer.Exit(1)
+        purge(sqs, stats.url)
+        ctx.out.emit(
+            {"queue": name, "purged": count},
+            lambda o: o.line(f"purged {name}: {count} messages (SQS finishes deleting them within 60 seconds)"),
+        )
+
+
+def _stdin_is_terminal() -> bool:
+    try:
+        return sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False

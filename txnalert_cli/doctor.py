@@ -1,0 +1,511 @@
+"""`txnalert doctor`: read everything the config names and say what is wrong, with the fix.
+
+Read-only, but for one receive: the DLQ's oldest message age is read by receiving up to 10 DLQ messages
+with a visibility timeout of 0 (their receive count goes up, which does not matter in a DLQ). Each check
+is one row: ok (✔), warn (⚠) or fail (✘). Each misconfiguration turns exactly its own row: the queue
+rows compare every attribute except those with a row of their own (visibility, redrive, SSE).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .config import VISIBILITY_FACTOR, Config
+from .errors import TxnalertError, error_code, from_botocore
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+MARKS = {OK: "✔", WARN: "⚠", FAIL: "✘"}
+# Attributes with a row of their own; the queue rows leave them out.
+_OWN_ROWS = {"VisibilityTimeout", "RedrivePolicy", "SqsManagedSseEnabled"}
+
+
+@dataclass
+class Check:
+    name: str
+    status: str
+    detail: str
+    fix: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"check": self.name, "status": self.status, "detail": self.detail, "fix": self.fix}
+
+
+@dataclass
+class DoctorReport:
+    checks: list[Check]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.status != FAIL for c in self.checks)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "checks": [c.as_dict() for c in self.checks]}
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172_800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def _grants(statements: list[dict[str, Any]], action: str, resource: str) -> bool:
+    for statement in statements:
+        if statement.get("Effect") != "Allow":
+            continue
+        actions = statement.get("Action", [])
+        resources = statement.get("Resource", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        resources = [resources] if isinstance(resources, str) else resources
+        if any(fnmatch.fnmatchcase(action.lower(), a.lower()) for a in actions) and any(
+            fnmatch.fnmatchcase(resource, r) for r in resources
+        ):
+            return True
+    return False
+
+
+class Doctor:
+    """Runs the checks; each reads what it needs and never changes anything (see the module note)."""
+
+    def __init__(self, aws: Any, config: Config) -> None:
+        self.aws = aws
+        self.config = config
+        self.checks: list[Check] = []
+        self.account = ""
+        self.queue_attrs: dict[str, dict[str, str]] = {}
+        self.function: dict[str, Any] | None = None
+        self.mapping: dict[str, Any] | None = None
+        self.ses_account: Any = None
+
+    def add(self, name: str, status: str, detail: str, fix: str = "") -> None:
+        self.checks.append(Check(name, status, detail, fix))
+
+    def run(self) -> DoctorReport:
+        steps: list[tuple[str, Callable[[], None]]] = [
+            ("credentials", self.credentials),
+            ("region", self.region),
+            ("queue", lambda: self.queue("main")),
+            ("dlq", lambda: self.queue("dlq")),
+            ("visibility timeout", self.visibility),
+            ("max receive count", self.max_receive_count),
+            ("encryption (SSE)", self.sse),
+            ("dead letters", self.dead_letters),
+            ("identities", self.identities),
+            ("sandbox", self.sandbox),
+            ("function", self.function_check),
+            ("trigger", self.trigger),
+            ("concurrency vs SES rate", self.concurrency),
+            ("role policy", self.role_policy),
+            ("idempotency table", self.table),
+        ]
+        for name, step in steps:
+            try:
+                step()
+            except TxnalertError as exc:
+                self.add(name, FAIL, exc.message)
+            except Exception as exc:
+                translated = from_botocore(exc)
+                if translated is None:
+                    raise
+                self.add(name, FAIL, translated.message)
+            if name == "credentials" and self.checks[-1].status == FAIL:
+                break  # nothing else can be read
+        return DoctorReport(self.checks)
+
+    # --- account ---
+
+    def credentials(self) -> None:
+        identity = self.aws.client("sts").get_caller_identity()
+        self.account = str(identity["Account"])
+        self.add("credentials", OK, f"account {self.account} as {identity.get('Arn', '?')}")
+
+    def region(self) -> None:
+        where = self.aws.effective_endpoint()
+        target = f"emulator at {where}" if self.aws.is_local else (where or "AWS")
+        self.add("region", OK, f"{self.config.aws.region} ({target})")
+
+    # --- queues ---
+
+    def queue(self, role: str) -> None:
+        from .resources import CREATE, Planner, desired_queues
+
+        spec = next(s for s in desired_queues(self.config) if s.role == role)
+        name = "queue" if role == "main" else "dlq"
+        planner = Planner(self.aws)
+        change = planner._plan_queue(spec, {})
+        if change.action == CREATE:
+            self.add(name, FAIL, f"{spec.name} does not exist", "run `txnalert setup`")
+            return
+        url = change.current["url"]
+        self.queue_attrs[role] = self.aws.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["All"])[
+            "Attributes"
+        ]
+        differs = {k: v for k, v in change.details.items() if k not in _OWN_ROWS}
+        if differs:
+            text = "; ".join(
+                f"{k}: {v['from']} (config: {v['to']})" if "from" in v else f"{k} differs" for k, v in differs.items()
+            )
+            self.add(name, WARN, f"{spec.name} differs from the config: {text}", "run `txnalert setup`")
+        else:
+            self.add(name, OK, f"{spec.name} exists with the configured attributes")
+
+    def _function_timeout(self) -> int:
+        if self.function is None:
+            try:
+                self.function = self.aws.client("lambda").get_function_configuration(
+                    FunctionName=self.config.lambda_.function_name
+                )
+            except Exception as exc:
+                if error_code(exc) != "ResourceNotFoundException":
+                    raise
+                self.function = {}
+        return int(self.function.get("Timeout") or self.config.lambda_.timeout)
+
+    def visibility(self) -> None:
+        attrs = self.queue_attrs.get("main")
+        if attrs is None:
+            self.add("visibility timeout", FAIL, "the queue does not exist", "run `txnalert setup`")
+            return
+        vis, timeout = int(attrs.get("VisibilityTimeout", 0)), self._function_timeout()
+        window = 0 if self.config.queue.fifo else self.config.lambda_.batch_window
+        recommended = VISIBILITY_FACTOR * timeout + window
+        rule = f"{VISIBILITY_FACTOR} x function timeout {timeout} s" + (f" + batch window {window} s" if window else "")
+        fix = f"set queue.visibility_timeout >= {recommended} and run `txnalert setup`"
+        if vis < timeout:
+            self.add(
+                "visibility timeout",
+                FAIL,
+                f"{vis} s is below the function timeout ({timeout} s): messages are processed twice",
+                fix,
+            )
+        elif vis < recommended:
+            self.add(
+                "visibility timeout", WARN, f"{vis} s is below {rule} ({recommended} s), AWS's recommendation", fix
+            )
+        else:
+            self.add("visibility timeout", OK, f"{vis} s >= {rule}")
+
+    def max_receive_count(self) -> None:
+        attrs = self.queue_attrs.get("main")
+        if attrs is None:
+            self.add("max receive count", FAIL, "the queue does not exist", "run `txnalert setup`")
+            return
+        try:
+            policy = json.loads(attrs.get("RedrivePolicy") or "{}")
+        except ValueError:
+            policy = {}
+        if not policy.get("deadLetterTargetArn"):
+            self.add(
+                "max receive count",
+                FAIL,
+                "no redrive policy: a failing message is retried until it expires",
+                "run `txnalert setup`",
+            )
+            return
+        count = int(policy.get("maxReceiveCount", 0))
+        target = str(policy["deadLetterTargetArn"]).rsplit(":", 1)[-1]
+        if target != self.config.queue.dlq.name:
+            self.add(
+                "max receive count",
+                FAIL,
+                f"the redrive policy points at {target}, not {self.config.queue.dlq.name}",
+                "run `txnalert setup`",
+            )
+        elif count < 5:
+            self.add(
+                "max receive count",
+                WARN,
+                f"{count}: a throttled or failed batch may dead-letter messages early (AWS recommends >= 5)",
+                "set queue.dlq.max_receive_count: 5 and run `txnalert setup`",
+            )
+        else:
+            self.add("max receive count", OK, f"{count}, then {target}")
+
+    def sse(self) -> None:
+        plain = []
+        for role in ("main", "dlq"):
+            attrs = self.queue_attrs.get(role)
+            if attrs is None:
+                continue
+            if str(attrs.get("SqsManagedSseEnabled", "false")).lower() != "true" and not attrs.get("KmsMasterKeyId"):
+                plain.append(self.config.queue.name if role == "main" else self.config.queue.dlq.name)
+        if not self.queue_attrs:
+            self.add("encryption (SSE)", FAIL, "the queues do not exist", "run `txnalert setup`")
+        elif plain:
+            self.add("encryption (SSE)", FAIL, f"not encrypted at rest: {', '.join(plain)}", "run `txnalert setup`")
+        else:
+            self.add("encryption (SSE)", OK, "both queues encrypted at rest")
+
+    def dead_letters(self) -> None:
+        attrs = self.queue_attrs.get("dlq")
+        if attrs is None:
+            self.add("dead letters", FAIL, "the DLQ does not exist", "run `txnalert setup`")
+            return
+        count = sum(
+            int(attrs.get(k, 0)) for k in ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible")
+        )
+        if count == 0:
+            self.add("dead letters", OK, "the DLQ is empty")
+            return
+        sqs = self.aws.client("sqs")
+        url = sqs.get_queue_url(QueueName=self.config.queue.dlq.name)["QueueUrl"]
+        messages = sqs.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=0,
+            WaitTimeSeconds=0,
+            MessageSystemAttributeNames=["SentTimestamp"],
+        ).get("Messages", [])
+        sent = [int(m.get("Attributes", {}).get("SentTimestamp", 0)) for m in messages]
+        oldest = f", the oldest {_age(time.time() - min(sent) / 1000)} old" if sent else ""
+        self.add(
+            "dead letters",
+            WARN,
+            f"{count} messages in the DLQ{oldest}",
+            "see why with `txnalert inspect-queue --dlq --peek 5` and `txnalert logs --level WARNING`, "
+            "then `txnalert redrive` or `txnalert drain --dlq`",
+        )
+
+    # --- SES ---
+
+    def identities(self) -> None:
+        from .identities import identity_statuses
+
+        names = list(self.config.ses.identities)
+        statuses = identity_statuses(self.aws, names, dkim=False)
+        bad = [f"{s.identity} ({s.status})" for s in statuses if s.status != "Success"]
+        if bad:
+            self.add("identities", FAIL, f"not verified: {', '.join(bad)}", "run `txnalert verify-identity --wait`")
+        else:
+            self.add("identities", OK, f"verified: {', '.join(names)}")
+
+    def sandbox(self) -> None:
+        from .identities import account_status, identity_statuses, is_simulator
+
+        self.ses_account = account_status(self.aws)
+        recipient = self.config.send_test.recipient
+        receivable = is_simulator(recipient) or any(
+            s.status == "Success"
+            for s in identity_statuses(self.aws, [recipient, recipient.rsplit("@", 1)[-1]], dkim=False)
+        )
+        if self.ses_account.sandbox is False:
+            self.add("sandbox", OK, "production access: any recipient")
+        elif self.ses_account.sandbox is True and not receivable:
+            self.add(
+                "sandbox",
+                WARN,
+                f"in the SES sandbox; cannot receive: {recipient}",
+                "verify the recipient, use a mailbox simulator address, or request production access",
+            )
+        elif self.ses_account.sandbox is True:
+            self.add(
+                "sandbox",
+                WARN,
+                "in the SES sandbox: only verified recipients receive (customers will not)",
+                "request production access for the account",
+            )
+        else:
+            self.add(
+                "sandbox",
+                OK if receivable else WARN,
+                "unknown on this endpoint (no SESv2 GetAccount)"
+                + ("" if receivable else f"; {recipient} cannot receive if the account is in the sandbox"),
+            )
+
+    # --- Lambda ---
+
+    def function_check(self) -> None:
+        from .deploy import HANDLER_ENTRY
+
+        self._function_timeout()
+        fn = self.function or {}
+        name = self.config.lambda_.function_name
+        if not fn:
+            self.add("function", FAIL, f"{name} does not exist", "run `txnalert setup` (or `txnalert deploy`)")
+            return
+        problems = []
+        if fn.get("State", "Active") != "Active":
+            problems.append(f"state {fn.get('State')} ({fn.get('StateReason', '')})")
+        if fn.get("LastUpdateStatus", "Successful") != "Successful":
+            problems.append(f"last update {fn.get('LastUpdateStatus')} ({fn.get('LastUpdateStatusReason', '')})")
+        if fn.get("Handler") != HANDLER_ENTRY:
+            problems.append(f"handler {fn.get('Handler')} (built: {HANDLER_ENTRY})")
+        if fn.get("Runtime") != self.config.lambda_.runtime:
+            problems.append(f"runtime {fn.get('Runtime')} (config: {self.config.lambda_.runtime})")
+        if problems:
+            self.add("function", FAIL, f"{name}: " + "; ".join(problems), "run `txnalert deploy`")
+        else:
+            self.add("function", OK, f"{name} Active, last update Successful, {fn.get('Runtime')}, {fn.get('Handler')}")
+
+    def trigger(self) -> None:
+        from .deploy import is_emulator
+        from .resources import find_mappings
+
+        fn = self.function or {}
+        main = self.queue_attrs.get("main")
+        if not fn or main is None:
+            self.add("trigger", FAIL, "needs the queue and the function", "run `txnalert setup`")
+            return
+        found = find_mappings(self.aws.client("lambda"), main["QueueArn"], fn["FunctionArn"])
+        if not found:
+            self.add("trigger", FAIL, "no event source mapping from the queue to the function", "run `txnalert setup`")
+            return
+        self.mapping = found[0]
+        m, lam = found[0], self.config.lambda_
+        problems, notes = [], []
+        enabled = m.get("State") in ("Enabled", "Enabling", "Creating", "Updating")
+        emulator = is_emulator(self.aws)
+        if emulator and enabled:
+            problems.append("enabled on the emulator: moto deletes or dead-letters messages without running the code")
+        elif not emulator and not enabled:
+            problems.append(f"state {m.get('State')}: nothing consumes the queue")
+        if "ReportBatchItemFailures" not in (m.get("FunctionResponseTypes") or []):
+            problems.append("ReportBatchItemFailures is off: one bad record retries (and re-sends) the whole batch")
+        if int(m.get("BatchSize", 0)) != lam.batch_size:
+            notes.append(f"batch size {m.get('BatchSize')} (config: {lam.batch_size})")
+        if not self.config.queue.fifo and int(m.get("MaximumBatchingWindowInSeconds", 0) or 0) != lam.batch_window:
+            notes.append(f"batching window {m.get('MaximumBatchingWindowInSeconds')} s (config: {lam.batch_window} s)")
+        state = "disabled on the emulator (`txnalert worker` consumes)" if emulator else m.get("State")
+        if problems:
+            self.add("trigger", FAIL, "; ".join(problems + notes), "run `txnalert setup`")
+        elif notes:
+            self.add("trigger", WARN, "; ".join(notes), "run `txnalert setup`")
+        else:
+            self.add("trigger", OK, f"{state}, batch {lam.batch_size}, ReportBatchItemFailures on")
+
+    def concurrency(self) -> None:
+        from .deploy import EMAILS_PER_SECOND_PER_INVOCATION, concurrency_for_send_rate
+        from .identities import account_status
+
+        if self.mapping is None:
+            self.add("concurrency vs SES rate", FAIL, "no trigger to check", "run `txnalert setup`")
+            return
+        rate = (self.ses_account or account_status(self.aws)).max_send_rate
+        limit = (self.mapping.get("ScalingConfig") or {}).get("MaximumConcurrency")
+        fits = concurrency_for_send_rate(rate)
+        batch = int(self.mapping.get("BatchSize", self.config.lambda_.batch_size))
+        if not limit:
+            self.add(
+                "concurrency vs SES rate",
+                WARN,
+                f"no MaximumConcurrency: up to 1000 invocations x {batch} records against SES's {rate:g} emails/s",
+                "set lambda.max_concurrency: auto and run `txnalert setup`",
+            )
+            return
+        peak = int(limit) * EMAILS_PER_SECOND_PER_INVOCATION
+        detail = (
+            f"MaximumConcurrency {limit} x batch {batch}: up to {int(limit) * batch} emails in flight, "
+            f"~{peak}/s, SES max send rate {rate:g}/s"
+        )
+        if int(limit) > fits:
+            self.add(
+                "concurrency vs SES rate",
+                WARN,
+                detail + f" (at most {fits} invocations fit)",
+                "set lambda.max_concurrency: auto and run `txnalert setup`",
+            )
+        else:
+            extra = "; SES throttling is retried, nothing is lost" if peak > rate else ""
+            self.add("concurrency vs SES rate", OK, detail + extra)
+
+    def role_policy(self) -> None:
+        from .deploy import INLINE_POLICY_NAME, PolicyInputs, function_policy
+
+        iam = self.aws.client("iam")
+        role = self.config.lambda_.role_name
+        try:
+            document = iam.get_role_policy(RoleName=role, PolicyName=INLINE_POLICY_NAME)["PolicyDocument"]
+        except Exception as exc:
+            if error_code(exc) != "NoSuchEntity":
+                raise
+            self.add(
+                "role policy",
+                FAIL,
+                f"role {role} or its policy {INLINE_POLICY_NAME} does not exist",
+                "run `txnalert setup`",
+            )
+            return
+        if isinstance(document, str):
+            from urllib.parse import unquote
+
+            document = json.loads(unquote(document))
+        statements = document.get("Statement", [])
+        statements = [statements] if isinstance(statements, dict) else statements
+        problems = []
+        star = [
+            s.get("Sid", "?")
+            for s in statements
+            if s.get("Effect") == "Allow"
+            and (
+                "*" in ([s["Resource"]] if isinstance(s.get("Resource"), str) else s.get("Resource", []))
+                or "NotResource" in s
+            )
+        ]
+        if star:
+            problems.append(f'"Resource": "*" in {", ".join(star)}')
+        required = function_policy(PolicyInputs.from_config(self.config), self.account or "*")["Statement"]
+        missing = []
+        for statement in required:
+            for action in statement["Action"]:
+                resource = statement["Resource"][0]
+                if not _grants(statements, action, resource):
+                    missing.append(action)
+        if missing:
+            problems.append(f"missing {', '.join(missing)}")
+        attached = [p["PolicyName"] for p in iam.list_attached_role_policies(RoleName=role).get("AttachedPolicies", [])]
+        if problems:
+            self.add("role policy", FAIL, f"{role}: " + "; ".join(problems), "run `txnalert setup`")
+        elif attached:
+            self.add(
+                "role policy",
+                WARN,
+                f"{role} also has managed policies attached: {', '.join(attached)}",
+                "detach them: the inline policy grants what the function needs",
+            )
+        else:
+            self.add("role policy", OK, f'{role}: least privilege, no "*" resource, covers every handler action')
+
+    def table(self) -> None:
+        from .resources import IDEMPOTENCY_EXPIRY_ATTR, IDEMPOTENCY_KEY_ATTR
+
+        ddb = self.aws.client("dynamodb")
+        name = self.config.idempotency.table
+        try:
+            table = ddb.describe_table(TableName=name)["Table"]
+        except Exception as exc:
+            if error_code(exc) != "ResourceNotFoundException":
+                raise
+            self.add(
+                "idempotency table",
+                FAIL,
+                f"{name} does not exist: every delivery would send again",
+                "run `txnalert setup`",
+            )
+            return
+        ttl = ddb.describe_time_to_live(TableName=name).get("TimeToLiveDescription", {})
+        problems = []
+        if [(k["AttributeName"], k["KeyType"]) for k in table.get("KeySchema", [])] != [(IDEMPOTENCY_KEY_ATTR, "HASH")]:
+            problems.append("wrong key schema")
+        if table.get("TableStatus") != "ACTIVE":
+            problems.append(f"status {table.get('TableStatus')}")
+        if (
+            ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING")
+            or ttl.get("AttributeName") != IDEMPOTENCY_EXPIRY_ATTR
+        ):
+            problems.append(f"TTL is not on {IDEMPOTENCY_EXPIRY_ATTR}: records never expire")
+        if problems:
+            self.add("idempotency table", FAIL, f"{name}: " + "; ".join(problems), "run `txnalert setup`")
+        else:
+            self.add("idempotency table", OK, f"{name}, TTL on {IDEMPOTENCY_EXPIRY_ATTR}")
+
+
+def run_doctor(aws: Any, config: Config) -> DoctorReport:
+    return Doctor(aws, config).run()

@@ -1,0 +1,507 @@
+"""Taking messages off a queue without losing any: drain to an archive; purge.
+
+The one rule: a message is deleted from its queue only after it is durably written somewhere else.
+`drain` writes each batch's messages as JSON lines to an append-only archive, flushes and fsyncs it,
+and only then deletes exactly those messages with DeleteMessageBatch. Killed at any moment (SIGKILL
+included) every message is on the queue (visible, or in flight until its visibility timeout ends) or
+in the archive, possibly both (at-least-once), never in neither.
+
+The receive/handle/delete loop (`Consumer`) is shared with the manual redrive path, whose "somewhere
+else" is the main queue (a successful SendMessageBatch instead of an fsync).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .errors import TxnalertError, UsageError, from_botocore
+
+RECEIVE_BATCH = 10
+# Long enough to cover writing, fsyncing and deleting one batch, so that no message of a batch in
+# hand is redelivered to another thread (or another drain) before it is deleted.
+VISIBILITY_TIMEOUT = 60
+DEFAULT_THREADS = 4
+# After an empty receive on a queue that still reports messages, long-poll this many seconds.
+EMPTY_WAIT = 2
+# Receives in a row that bring nothing new while the queue still reports messages: then stop.
+MAX_IDLE_RECEIVES = 5
+ARCHIVE_FIELDS = ("message_id", "body", "attributes", "message_attributes", "receive_count", "queue")
+
+Message = dict[str, Any]
+
+
+# --- the archive ----------------------------------------------------------------------------------
+
+
+def default_archive_path(queue: str, now: datetime | None = None) -> Path:
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    return Path(f"drained-{queue}-{stamp}.jsonl")
+
+
+def check_archive_path(path: Path, flag: str = "--to") -> None:
+    """A usage error if `path` cannot be an archive; creates nothing (called before any receive)."""
+    where = f"{flag} {path}" if flag else str(path)
+    if path.is_dir():
+        raise UsageError(f"{where}: is a directory")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"{where}: directory {str(parent)!r} does not exist")
+    if path.exists():
+        if not os.access(path, os.W_OK):
+            raise UsageError(f"{where}: cannot write: permission denied")
+    elif not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{where}: cannot create a file in {str(parent)!r}: permission denied")
+
+
+def encode_message_attributes(attributes: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Message attributes as JSON: binary values base64-encoded, the reserved list fields dropped."""
+    encoded: dict[str, dict[str, str]] = {}
+    for name, value in attributes.items():
+        item = {"DataType": str(value.get("DataType", "String"))}
+        if "StringValue" in value:
+            item["StringValue"] = str(value["StringValue"])
+        if "BinaryValue" in value:
+            raw = value["BinaryValue"]
+            item["BinaryValue"] = base64.b64encode(raw if isinstance(raw, bytes) else str(raw).encode()).decode()
+        encoded[name] = item
+    return encoded
+
+
+def archive_record(message: Message, queue: str) -> dict[str, Any]:
+    """One archive line: what `replay` needs to send the message again, and what an operator reads."""
+    attrs = dict(message.get("Attributes", {}))
+    return {
+        "message_id": message["MessageId"],
+        "body": message.get("Body", ""),
+        "attributes": attrs,
+        "message_attributes": encode_message_attributes(message.get("MessageAttributes", {})),
+        "receive_count": int(attrs.get("ApproximateReceiveCount", 0)),
+        "queue": queue,
+        "drained_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+    }
+
+
+class Archive:
+    """An append-only JSON Lines file; `write` returns only once the lines are on disk.
+
+    One writer at a time (a lock around write + fsync of a batch's lines). Each batch is one
+    os.write of whole lines, so a kill leaves at most one torn last line, whose messages were not
+    deleted. Opening an archive whose last line is torn starts a new line first.
+    """
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self._fd = fd
+        self._lock = threading.Lock()
+        self.lines = 0
+
+    @classmethod
+    def open(cls, path: Path, flag: str = "--to") -> Archive:
+        created = not path.exists()
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)  # messages hold personal data
+        except OSError as exc:
+            raise UsageError(f"{flag} {path}: cannot write: {exc.strerror}") from None
+        archive = cls(path, fd)
+        try:
+            if not created and path.stat().st_size > 0:
+                with path.open("rb") as handle:
+                    handle.seek(-1, os.SEEK_END)
+                    if handle.read(1) != b"\n":
+                        archive._write_all(b"\n")
+            os.fsync(fd)
+            if created:  # make the new directory entry durable too
+                dir_fd = os.open(path.parent if str(path.parent) else ".", os.O_RDONLY)
+                try:
+                    os.fsync(dir_fd)
+                finally:
+                    os.close(dir_fd)
+        except OSError as exc:
+            archive.close()
+            raise UsageError(f"{flag} {path}: cannot write: {exc.strerror}") from None
+        return archive
+
+    def _write_all(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+
+    def write(self, records: list[dict[str, Any]]) -> None:
+        data = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records)
+        with self._lock:
+            try:
+                self._write_all(data.encode("utf-8"))
+                os.fsync(self._fd)
+            except OSError as exc:
+                raise TxnalertError(
+                    f"cannot write the archive {self.path}: {exc.strerror}; "
+                    "the messages of the batch in hand were not deleted"
+                ) from None
+            self.lines += len(records)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+# --- the receive / handle / delete loop ------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """What a handler did with a batch: `done` is written elsewhere (delete it from the source),
+    `keep` was not (make it visible again), `errors` says why."""
+
+    done: list[Message] = field(default_factory=list)
+    keep: list[Message] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+Handler = Callable[[list[Message]], Outcome]
+
+
+@dataclass
+class ConsumeResult:
+    handled: int = 0  # written elsewhere (archived, or sent)
+    deleted: int = 0  # ... and deleted from the source
+    skipped: int = 0  # distinct messages that did not match --match, made visible again
+    delete_failed: list[str] = field(default_factory=list)  # "message-id: reason": handled, still on the queue
+    errors: list[str] = field(default_factory=list)  # handler errors: not handled, still on the queue
+    stopped: str = ""  # why it stopped before the queue was empty ("" when it was)
+    interrupted: bool = False
+    error: TxnalertError | None = None
+    elapsed_s: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.deleted / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+def _translate(exc: BaseException) -> TxnalertError:
+    if isinstance(exc, TxnalertError):
+        return exc
+    return from_botocore(exc) or TxnalertError(f"{type(exc).__name__}: {exc}")
+
+
+class Consumer:
+    """Receive batches of 10 on several threads; hand each batch to `handle`; delete what it did.
+
+    Stops when the queue gives an empty receive (or, with `match`, only messages already skipped)
+    and reports no more visible messages than we skipped; at `limit` handled messages (never more);
+    on Ctrl-C after the batches in hand; on the first error.
+    """
+
+    def __init__(
+        self,
+        sqs: Any,
+        url: str,
+        handle: Handler,
+        *,
+        threads: int = DEFAULT_THREADS,
+        limit: int | None = None,
+        match: str | None = None,
+        max_receive_count: int | None = None,
+        progress: Callable[[int], None] | None = None,
+        visibility_timeout: int = VISIBILITY_TIMEOUT,
+    ) -> None:
+        self.sqs = sqs
+        self.url = url
+        self.handle = handle
+        self.threads = threads
+        self.limit = limit
+        self.match = match
+        self.max_receive_count = max_receive_count
+        self.progress = progress
+        self.visibility_timeout = visibility_timeout
+        self.result = ConsumeResult()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._reserved = 0
+        # Ids of the messages we left on the queue (not matching --match, or not handled), to know when
+        # all the queue still holds is those: kept only for them, so memory does not grow with the drain.
+        self._left_ids: set[str] = set()
+        self._holding = 0  # skipped messages received and not yet made visible again
+
+    # -- bookkeeping under the lock
+
+    def _reserve(self) -> int:
+        """How many messages this thread may receive: 0 once `limit` are handled, -1 while the rest
+        of the limit is reserved by threads with a batch in hand (their receives may come back short)."""
+        with self._lock:
+            if self.limit is None:
+                return RECEIVE_BATCH
+            left = self.limit - self.result.handled
+            if left <= 0:
+                return 0
+            want = min(RECEIVE_BATCH, left - self._reserved)
+            if want <= 0:
+                return -1
+            self._reserved += want
+            return want
+
+    def _settle(self, reserved: int, handled: int) -> None:
+        with self._lock:
+            if self.limit is not None:
+                self._reserved -= reserved
+            self.result.handled += handled
+
+    def stop(self, reason: str = "") -> None:
+        with self._lock:
+            if reason and not self.result.stopped:
+                self.result.stopped = reason
+        self._stop.set()
+
+    # -- the loop
+
+    def run(self) -> ConsumeResult:
+        started = time.perf_counter()
+        pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="consume")
+        futures: list[Future[None]] = []
+        try:
+            try:
+                futures.extend(pool.submit(self._worker) for _ in range(self.threads))
+                pending = set(futures)
+                while pending:
+                    _, pending = wait(pending, timeout=0.25)
+            except KeyboardInterrupt:
+                self.result.interrupted = True
+                self.stop("interrupted")
+                wait(futures)  # finish the batches in hand; a second Ctrl-C still waits for them below
+        finally:
+            pool.shutdown(wait=True)
+        self.result.elapsed_s = time.perf_counter() - started
+        errors = [e for e in (f.exception() for f in futures) if e is not None]
+        if errors:
+            self.result.error = _translate(errors[0])
+        return self.result
+
+    def _worker(self) -> None:
+        try:
+            self._loop()
+        except BaseException:
+            self.stop("error")
+            raise
+
+    def _loop(self) -> None:
+        wait_seconds = 0
+        idle = 0
+        while not self._stop.is_set():
+            want = self._reserve()
+            if want == 0:
+                self.stop("max")
+                return
+            if want < 0:
+                self._stop.wait(0.05)
+                continue
+            try:
+                messages = self.sqs.receive_message(
+                    QueueUrl=self.url,
+                    MaxNumberOfMessages=want,
+                    WaitTimeSeconds=wait_seconds,
+                    VisibilityTimeout=self.visibility_timeout,
+                    MessageSystemAttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                ).get("Messages", [])
+            except BaseException:
+                self._settle(want, 0)
+                raise
+            if self.match is None:
+                matched, others = messages, []
+            else:
+                matched = [m for m in messages if self.match in m.get("Body", "")]
+                others = [m for m in messages if self.match not in m.get("Body", "")]
+            fresh = self._leave(others, skipped=True)
+            done = 0
+            try:
+                done, kept = self._process(matched)
+                fresh += self._leave(kept, skipped=False)
+            finally:
+                self._settle(want, done)
+                self._release_skipped(others)
+            if done == 0 and fresh == 0:
+                # Nothing new: an empty receive, or only messages we already left on the queue.
+                idle += 1
+                if self._finished():
+                    return
+                if idle >= MAX_IDLE_RECEIVES:
+                    self.stop("idle")
+                    return
+                wait_seconds = 0 if messages else EMPTY_WAIT
+            elif not matched and self._finished():
+                # Only skipped messages, some new: stop now if they are all the queue holds, rather
+                # than receive them again (each receive raises their receive count).
+                return
+            else:
+                idle, wait_seconds = 0, 0
+
+    def _leave(self, messages: list[Message], *, skipped: bool) -> int:
+        """Note messages left on the queue (not matching, or not handled); returns how many are new."""
+        if not messages:
+            return 0
+        with self._lock:
+            fresh = 0
+            for message in messages:
+                if message["MessageId"] not in self._left_ids:
+                    self._left_ids.add(message["MessageId"])
+                    fresh += 1
+                    if skipped:
+                        self.result.skipped += 1
+            if skipped:
+                self._holding += len(messages)
+        return fresh
+
+    def _release_skipped(self, others: list[Message]) -> None:
+        if not others:
+            return
+        try:
+            self._release(others)
+        finally:
+            with self._lock:
+                self._holding -= len(others)
+        if self.max_receive_count:
+            # Every receive of a skipped message counts toward the queue's maxReceiveCount: stop before
+            # this drain is what sends a message that did not match to the DLQ.
+            worst = max(int(m.get("Attributes", {}).get("ApproximateReceiveCount", 0)) for m in others)
+            if worst >= max(self.max_receive_count - 1, 1):
+                self.stop(f"receive-count:{worst}")
+
+    def _finished(self) -> bool:
+        """Nothing left for us: the queue reports no more visible messages than the ones we left on it."""
+        attrs = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["ApproximateNumberOfMessages"])
+        visible = int(attrs.get("Attributes", {}).get("ApproximateNumberOfMessages", 0))
+        with self._lock:
+            return visible <= len(self._left_ids) - self._holding
+
+    def _process(self, messages: list[Message]) -> tuple[int, list[Message]]:
+        """Hand a batch over, delete what was handled; returns (handled, messages kept on the queue)."""
+        if not messages:
+            return 0, []
+        try:
+            outcome = self.handle(messages)
+        except BaseException:
+            # Not written anywhere: the messages stay on the queue (visible again after the timeout).
+            self._release_quietly(messages)
+            raise
+        if outcome.errors:
+            with self._lock:
+                self.result.errors.extend(outcome.errors)
+        if outcome.keep:
+            self._release_quietly(outcome.keep)
+        self._delete(outcome.done)
+        if self._left_ids:
+            with self._lock:
+                self._left_ids.difference_update(m["MessageId"] for m in outcome.done)
+        if self.progress is not None and outcome.done:
+            self.progress(len(outcome.done))
+        return len(outcome.done), outcome.keep
+
+    def _delete(self, messages: list[Message]) -> int:
+        if not messages:
+            return 0
+        ids = {str(i): m for i, m in enumerate(messages)}
+        try:
+            response = self.sqs.delete_message_batch(
+                QueueUrl=self.url,
+                Entries=[{"Id": i, "ReceiptHandle": m["ReceiptHandle"]} for i, m in ids.items()],
+            )
+        except BaseException as exc:
+            reason = _translate(exc).message
+            with self._lock:
+                self.result.delete_failed.extend(f"{m['MessageId']}: {reason}" for m in messages)
+            raise
+        failed = response.get("Failed", [])
+        with self._lock:
+            self.result.deleted += len(response.get("Successful", []))
+            for bad in failed:
+                message = ids.get(bad.get("Id", ""), {})
+                self.result.delete_failed.append(
+                    f"{message.get('MessageId', '?')}: {bad.get('Code', 'error')}: {bad.get('Message', '')}".rstrip(
+                        ": "
+                    )
+                )
+        return len(messages) - len(failed)
+
+    def _release(self, messages: list[Message]) -> None:
+        from .queues import release
+
+        release(self.sqs, self.url, [m["ReceiptHandle"] for m in messages])
+
+    def _release_quietly(self, messages: list[Message]) -> None:
+        """Best effort: if this fails the messages become visible anyway when their timeout ends."""
+        with contextlib.suppress(Exception):
+            self._release(messages)
+
+
+# --- drain ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DrainResult:
+    queue: str
+    archive: Path | None
+    consumed: ConsumeResult
+
+    def as_dict(self) -> dict[str, Any]:
+        c = self.consumed
+        return {
+            "drained": c.deleted,
+            "archive": str(self.archive) if self.archive else None,
+            "queue": self.queue,
+            "skipped": c.skipped,
+            "delete_failed": c.delete_failed,
+            "stopped": c.stopped or None,
+            "elapsed_s": round(c.elapsed_s, 3),
+        }
+
+
+def drain(
+    sqs: Any,
+    url: str,
+    queue: str,
+    archive: Archive | None,
+    *,
+    limit: int | None = None,
+    match: str | None = None,
+    threads: int = DEFAULT_THREADS,
+    max_receive_count: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> DrainResult:
+    """Archive then delete the messages of `url` (all of them, at most `limit`, or those matching)."""
+
+    def handle(messages: list[Message]) -> Outcome:
+        if archive is not None:
+            archive.write([archive_record(m, queue) for m in messages])
+        return Outcome(done=messages)
+
+    consumer = Consumer(
+        sqs,
+        url,
+        handle,
+        threads=threads,
+        limit=limit,
+        match=match,
+        max_receive_count=max_receive_count if match is not None else None,
+        progress=progress,
+    )
+    return DrainResult(queue=queue, archive=archive.path if archive else None, consumed=consumer.run())
+
+
+# --- purge ------------------------------------------------------------------------------------------
+
+
+def purge(sqs: Any, url: str) -> None:
+    """PurgeQueue: SQS deletes every message (visible, in flight, delayed) within 60 seconds."""
+    sqs.purge_queue(QueueUrl=url)

@@ -1,0 +1,268 @@
+"""`txnalert smoke`: prove that a deployed pipeline delivers, for CI after a deploy.
+
+Sends one transaction with a fresh id, then watches until its idempotency record says COMPLETED (it
+carries the SES message id), or until the timeout. On the emulator, where no Lambda runs, the worker runs
+in-process for the duration. Fails when the message ends in the DLQ, the DLQ grows, or the handler logs a
+permanent failure for the transaction (with the logged reason).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import Config
+from .errors import UsageError, error_code
+
+SIMULATOR = {
+    "success": "success@simulator.amazonses.com",
+    "bounce": "bounce@simulator.amazonses.com",
+    "complaint": "complaint@simulator.amazonses.com",
+    "ooto": "ooto@simulator.amazonses.com",
+}
+STEPS = ("sent", "received by the function", "email accepted by SES", "record completed")
+PERMANENT = ("invalid transaction", "email rejected by SES")
+
+
+@dataclass
+class Step:
+    name: str
+    ok: bool | None = None  # None: not reached
+    at_s: float | None = None
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.name,
+            "ok": self.ok,
+            "at_s": None if self.at_s is None else round(self.at_s, 3),
+            "detail": self.detail,
+        }
+
+
+@dataclass
+class SmokeResult:
+    transaction_id: str
+    recipient: str
+    steps: list[Step] = field(default_factory=lambda: [Step(name) for name in STEPS])
+    ses_message_id: str | None = None
+    reason: str = ""
+    worker: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return all(step.ok for step in self.steps) and not self.reason
+
+    @property
+    def latency_s(self) -> float | None:
+        return self.steps[-1].at_s if self.ok else None
+
+    def step(self, name: str) -> Step:
+        return next(s for s in self.steps if s.name == name)
+
+    def reach(self, name: str, at_s: float, detail: str = "") -> None:
+        step = self.step(name)
+        if step.ok is None:
+            step.ok, step.at_s, step.detail = True, at_s, detail
+        for earlier in self.steps[: self.steps.index(step)]:  # a later step implies the earlier ones
+            if earlier.ok is None:
+                earlier.ok, earlier.at_s = True, at_s
+
+    def fail(self, reason: str, at_s: float) -> None:
+        self.reason = reason
+        pending = next((s for s in self.steps if s.ok is None), None)
+        if pending is not None:
+            pending.ok, pending.at_s, pending.detail = False, at_s, reason
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "transaction_id": self.transaction_id,
+            "ses_message_id": self.ses_message_id,
+            "latency_s": None if self.latency_s is None else round(self.latency_s, 3),
+            "recipient": self.recipient,
+            "worker": self.worker,
+            "reason": self.reason,
+            "steps": [s.as_dict() for s in self.steps],
+        }
+
+
+def junit_xml(result: SmokeResult) -> bytes:
+    """A JUnit report: one test case per step, the failure carrying the reason."""
+    failures = sum(1 for s in result.steps if s.ok is False)
+    skipped = sum(1 for s in result.steps if s.ok is None)
+    total = result.steps[-1].at_s or max((s.at_s or 0.0) for s in result.steps)
+    suite = ET.Element(
+        "testsuite",
+        name="txnalert smoke",
+        tests=str(len(result.steps)),
+        failures=str(failures),
+        errors="0",
+        skipped=str(skipped),
+        time=f"{total:.3f}",
+    )
+    properties = ET.SubElement(suite, "properties")  # before the test cases, as the JUnit schema wants
+    ET.SubElement(properties, "property", name="transaction_id", value=result.transaction_id)
+    if result.ses_message_id:
+        ET.SubElement(properties, "property", name="ses_message_id", value=result.ses_message_id)
+    previous = 0.0
+    for step in result.steps:
+        elapsed = max(0.0, (step.at_s or previous) - previous)
+        case = ET.SubElement(suite, "testcase", classname="txnalert.smoke", name=step.name, time=f"{elapsed:.3f}")
+        if step.ok is False:
+            failure = ET.SubElement(case, "failure", message=step.detail or result.reason)
+            failure.text = f"transaction {result.transaction_id}: {step.detail or result.reason}"
+        elif step.ok is None:
+            ET.SubElement(case, "skipped", message="not reached")
+        previous = step.at_s or previous
+    return ET.tostring(ET.ElementTree(suite).getroot(), encoding="utf-8", xml_declaration=True)
+
+
+def write_junit(result: SmokeResult, path: str) -> None:
+    try:
+        Path(path).write_bytes(junit_xml(result))
+    except OSError as exc:
+        raise UsageError(f"--junit {path}: cannot write: {exc.strerror}") from None
+
+
+def _dlq_depth(sqs: Any, url: str) -> int:
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return sum(int(v) for v in attrs.values())
+
+
+def _record(ddb: Any, table: str, transaction_id: str) -> dict[str, Any] | None:
+    from .handler.app import idempotency_key
+
+    try:
+        item = ddb.get_item(TableName=table, Key={"id": {"S": idempotency_key(transaction_id)}}, ConsistentRead=True)
+    except Exception as exc:
+        # No table: the handler cannot complete either; keep watching the logs and the DLQ, which say why.
+        if error_code(exc) == "ResourceNotFoundException":
+            return None
+        raise
+    return item.get("Item")
+
+
+def run_smoke(
+    aws: Any,
+    config: Config,
+    *,
+    timeout: float = 120,
+    worker: bool | None = None,
+    scenario: str = "success",
+    poll_seconds: float = 0.5,
+) -> SmokeResult:
+    from .handler.contract import message_attributes
+    from .logs import LogGroupMissing, log_group, read_events
+    from .queues import queue_stats
+    from .sending import GenerateOptions, build_transaction
+    from .worker import build_worker
+
+    if scenario not in SIMULATOR:
+        raise UsageError(f"--scenario must be one of {', '.join(SIMULATOR)}, got {scenario!r}")
+    recipient = config.send_test.recipient if scenario == "success" else SIMULATOR[scenario]
+    sqs = aws.client("sqs")
+    where = aws.describe_endpoint()
+    main = queue_stats(sqs, "main", config.queue.name, where=where)
+    dlq = queue_stats(sqs, "dlq", config.queue.dlq.name, where=where)
+    dlq_before = dlq.visible + dlq.in_flight
+    run_worker = aws.is_local if worker is None else worker
+
+    txn = build_transaction(GenerateOptions(email=recipient), 0, random.Random())
+    result = SmokeResult(transaction_id=txn.transaction_id, recipient=recipient, worker=run_worker)
+    consumer = None
+    thread = None
+    if run_worker:
+        consumer = build_worker(aws, config, wait_seconds=1)
+        thread = threading.Thread(target=consumer.run, name="smoke-worker", daemon=True)
+    started = time.monotonic()
+    since_ms = int(time.time() * 1000) - 1000
+    extra = (
+        {"MessageGroupId": txn.account_id, "MessageDeduplicationId": txn.transaction_id} if config.queue.fifo else {}
+    )
+    sqs.send_message(QueueUrl=main.url, MessageBody=txn.to_body(), MessageAttributes=message_attributes(txn), **extra)
+    result.reach("sent", time.monotonic() - started)
+    if thread is not None:
+        thread.start()
+    ddb = aws.client("dynamodb")
+    logs = aws.client("logs")
+    group = log_group(config.lambda_.function_name)
+    try:
+        while True:
+            now = time.monotonic() - started
+            item = _record(ddb, config.idempotency.table, txn.transaction_id)
+            if item is not None:
+                result.reach("received by the function", now)
+                if item.get("status", {}).get("S") == "COMPLETED":
+                    try:
+                        data = json.loads(item.get("data", {}).get("S", "{}"))
+                    except ValueError:
+                        data = {}
+                    result.ses_message_id = data.get("ses_message_id")
+                    result.reach("email accepted by SES", now, f"SES message id {result.ses_message_id}")
+                    result.reach("record completed", now)
+                    break
+            failure, last_reason = _scan_logs(
+                logs, group, since_ms, txn.transaction_id, result, now, read_events, LogGroupMissing
+            )
+            if failure:
+                result.fail(failure, now)
+                break
+            depth = _dlq_depth(sqs, dlq.url)
+            if depth > dlq_before:
+                why = f" (the handler logged: {last_reason})" if last_reason else ""
+                result.fail(f"the DLQ grew from {dlq_before} to {depth} messages during the run{why}", now)
+                break
+            if now >= timeout:
+                result.fail(_timeout_reason(timeout, run_worker, aws.is_local), now)
+                break
+            time.sleep(poll_seconds)
+    finally:
+        if consumer is not None and thread is not None:
+            consumer.stop_requested.set()
+            thread.join(timeout=30)
+    return result
+
+
+def _scan_logs(
+    logs: Any, group: str, since_ms: int, txn: str, result: SmokeResult, now: float, read_events: Any, missing: Any
+) -> tuple[str, str]:
+    """(a permanent failure the handler logged for txn, the last warning or error it logged for txn)."""
+    try:
+        events = list(read_events(logs, group, since_ms=since_ms, txn=txn))
+    except missing:
+        return "", ""
+    except Exception as exc:
+        if error_code(exc) == "AccessDeniedException":  # smoke can still judge by the idempotency record
+            return "", ""
+        raise
+    if events:
+        result.reach("received by the function", now)
+    last = ""
+    for event in events:
+        record = event.record or {}
+        if record.get("level") not in ("WARNING", "ERROR"):
+            continue
+        reasons = record.get("reasons") or record.get("reason") or record.get("message")
+        text = "; ".join(reasons) if isinstance(reasons, list) else str(reasons)
+        last = f"{record.get('message')}: {text}"
+        if record.get("message") in PERMANENT:
+            return f"the handler logged {record.get('message')!r}: {text}", last
+    return "", last
+
+
+def _timeout_reason(timeout: float, ran_worker: bool, local: bool) -> str:
+    base = f"no completed idempotency record after {timeout:g} s"
+    if local and not ran_worker:
+        return base + ": nothing consumes the queue on the emulator (run `txnalert worker` or drop --no-worker)"
+    if local:
+        return base + ": the worker did not finish the transaction (see `txnalert logs`)"
+    return base + ": check the trigger is enabled and the function healthy (`txnalert doctor`, `txnalert logs`)"
