@@ -109,6 +109,19 @@ BROKEN = [
     ),
     ("queue: {name: q}\nses:\n  sender: nope\n", ['t.yaml: ses.sender: must be an email address, got "nope"']),
     (
+        "queue: {name: q}\naws: {endpoint_url: 'http://127.0.0.1:99999'}\n",
+        ['t.yaml: aws.endpoint_url: must be null, "local" or an http(s) URL, got "http://127.0.0.1:99999"'],
+    ),
+    (
+        "queue: {name: q}\naws: {endpoint_url: 'http://[::1'}\n",
+        ['t.yaml: aws.endpoint_url: must be null, "local" or an http(s) URL, got "http://[::1"'],
+    ),
+    ("queue: {name: a}\nqueue: {name: b}\n", ['t.yaml: line 2, column 1: invalid YAML: duplicate key "queue"']),
+    (
+        "queue: {name: q}\nses: {identities: [a@example.com, A@example.com]}\n",
+        ['t.yaml: ses.identities[1]: "A@example.com" is listed twice'],
+    ),
+    (
         "queue: {name: q}\nses:\n  identities: [ok@example.com, 'bad id']\n",
         ['t.yaml: ses.identities[1]: must be an email address or a domain, got "bad id"'],
     ),

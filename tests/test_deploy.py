@@ -25,6 +25,7 @@ from tests.conftest import moto_data
 from txnalert_cli import config as cfg
 from txnalert_cli.aws import Aws
 from txnalert_cli.cli import app
+from txnalert_cli.cli.resources import describe_change
 from txnalert_cli.deploy import (
     HANDLER_ENTRY,
     RUNTIME_PROVIDED,
@@ -34,9 +35,10 @@ from txnalert_cli.deploy import (
     handler_files,
     normalize_policy,
 )
-from txnalert_cli.errors import ApplyError, ConfigError
+from txnalert_cli.errors import ApplyError, ConfigError, ResourceConflict
 from txnalert_cli.handler.app import Settings
-from txnalert_cli.resources import plan_and_apply
+from txnalert_cli.resources import ENABLED_STATES, TRANSITIONAL_STATES, plan_and_apply
+from txnalert_cli.resources import queue_url as find_queue_url
 from txnalert_cli.worker import handler_settings
 
 runner = CliRunner()
@@ -126,22 +128,31 @@ def snapshot(endpoint: str) -> dict[str, Any]:
     return state
 
 
-def fail_first(aws_client: Any, operation: str, times: int | None, code: str, message: str) -> list[int]:
-    """Make `operation` on this botocore client fail with an AWS error the first `times` calls (None: always),
-    through botocore's own before-call event (a response returned there replaces the HTTP call)."""
+def _intercept(aws_client: Any, operation: str, times: int | None, status: int, parsed: dict[str, Any]) -> list[int]:
+    """Answer `operation` on this botocore client with `parsed` (HTTP `status`) the first `times` calls (None:
+    always), through botocore's own before-call event (a response returned there replaces the HTTP call)."""
     calls: list[int] = []
 
     def hook(**kwargs: Any) -> Any:
         calls.append(1)
         if times is not None and len(calls) > times:
             return None
-        http = AWSResponse("https://lambda.invalid", 400, {}, None)
-        parsed = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": 400}}
-        return http, parsed
+        http = AWSResponse("https://aws.invalid", status, {}, None)
+        return http, {**parsed, "ResponseMetadata": {"HTTPStatusCode": status}}
 
     service = aws_client.meta.service_model.service_name
     aws_client.meta.events.register(f"before-call.{service}.{operation}", hook)
     return calls
+
+
+def fail_first(aws_client: Any, operation: str, times: int | None, code: str, message: str) -> list[int]:
+    """Make `operation` fail with an AWS error the first `times` calls (None: always)."""
+    return _intercept(aws_client, operation, times, 400, {"Error": {"Code": code, "Message": message}})
+
+
+def answer_first(aws_client: Any, operation: str, times: int | None, answer: dict[str, Any]) -> list[int]:
+    """Make `operation` succeed with `answer` (the parsed response) the first `times` calls (None: always)."""
+    return _intercept(aws_client, operation, times, 200, answer)
 
 
 class Pipeline:
@@ -780,6 +791,170 @@ def test_an_existing_mapping_is_adopted_never_duplicated(endpoint: str, tmp_path
     assert [m["UUID"] for m in found] == [manual["UUID"]]
     assert found[0]["BatchSize"] == 10 and found[0]["State"] == "Disabled"
     assert pending(pipeline.setup()) == []
+
+
+def test_a_deleted_functions_trigger_is_adopted_not_duplicated(endpoint: str, tmp_path: Path, package: Any) -> None:
+    """Lambda's DeleteFunction keeps the function's mappings: setup must re-attach the orphan, not add a second
+    trigger (AWS would refuse it with ResourceConflictException; moto accepts it)."""
+    pipeline = Pipeline(endpoint, tmp_path, package)
+    pipeline.setup()
+    lam = client(endpoint, "lambda")
+    [ours] = mappings(endpoint)
+    old_arn = lam.get_function(FunctionName=FUNCTION)["Configuration"]["FunctionArn"]
+    lam.delete_function(FunctionName=FUNCTION)
+    by_queue = lam.list_event_source_mappings(EventSourceArn=queue_arn(endpoint, "txq"))["EventSourceMappings"]
+    assert [m["UUID"] for m in by_queue] == [ours["UUID"]]  # the orphan
+
+    dry = pipeline.setup(dry_run=True, **{"lambda": {"batch_size": 5}})
+    assert pending(dry) == [
+        ("lambda-function", FUNCTION, "create"),
+        ("event-source-mapping", f"txq -> {FUNCTION}", "update"),
+    ]
+    assert dry["changes"][6]["details"] == {
+        "Function": {"from": f"{old_arn} (deleted; Lambda kept its trigger)", "to": f"{FUNCTION} (created above)"},
+        "BatchSize": {"from": 10, "to": 5},
+    }
+    assert "Function: " in describe_change("update", dry["changes"][6]["details"])
+
+    rebuilt = pipeline.setup(**{"lambda": {"batch_size": 5}})
+    assert pending(rebuilt) == pending(dry)
+    new_arn = lam.get_function(FunctionName=FUNCTION)["Configuration"]["FunctionArn"]
+    by_queue = lam.list_event_source_mappings(EventSourceArn=queue_arn(endpoint, "txq"))["EventSourceMappings"]
+    assert [(m["UUID"], m["FunctionArn"], m["BatchSize"]) for m in by_queue] == [(ours["UUID"], new_arn, 5)]
+    assert [m["UUID"] for m in mappings(endpoint)] == [ours["UUID"]]  # listed under the new function too
+    assert pending(pipeline.setup(**{"lambda": {"batch_size": 5}})) == []
+
+
+ROLE_CONFLICT = (
+    f"role {ROLE!r} exists and was not created by txnalert for this config (no managed-by tag): set "
+    "lambda.role_name to another name, or tag it app=txnalert, managed-by=txnalert to let txnalert manage it"
+)
+
+
+def test_a_role_without_our_tags_is_never_modified(endpoint: str, tmp_path: Path, package: Any) -> None:
+    config = write_config(tmp_path, endpoint)
+    iam = client(endpoint, "iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    wide = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sqs:*", "Resource": "*"}]}
+    iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument=json.dumps(trust))  # someone else's, same name
+    iam.put_role_policy(RoleName=ROLE, PolicyName="theirs", PolicyDocument=json.dumps(wide))
+    broad = iam.create_policy(PolicyName="broad", PolicyDocument=json.dumps(wide))["Policy"]["Arn"]
+    iam.attach_role_policy(RoleName=ROLE, PolicyArn=broad)
+    before = snapshot(endpoint)
+    for args in (("--dry-run",), ()):
+        refused = cli("setup", "-c", config, *args, code=1)
+        assert refused.stderr == f"error: {ROLE_CONFLICT}\n"
+    assert snapshot(endpoint) == before  # planning refused: nothing was made or changed
+
+    pipeline = Pipeline(endpoint, tmp_path, package)
+    iam.tag_role(RoleName=ROLE, Tags=[{"Key": "managed-by", "Value": "txnalert"}])  # not all the config's tags
+    with pytest.raises(ResourceConflict) as info:
+        pipeline.setup(dry_run=True)
+    assert info.value.message == (
+        f"role {ROLE!r} exists and was not created by txnalert for this config (not tagged app=txnalert): set "
+        "lambda.role_name to another name, or tag it app=txnalert to let txnalert manage it"
+    )
+
+    # Tagged as the config's: ours, made least privilege (its other policies removed, as the plan says).
+    iam.tag_role(RoleName=ROLE, Tags=[{"Key": "app", "Value": "txnalert"}])
+    adopted = pipeline.setup()
+    role_change = adopted["changes"][4]
+    assert (role_change["action"], set(role_change["details"])) == ("update", {"InlinePolicy", "OtherPolicies"})
+    assert role_change["details"]["OtherPolicies"] == {"from": ["theirs", broad], "to": []}
+    assert iam.list_role_policies(RoleName=ROLE)["PolicyNames"] == ["txnalert-function"]
+    assert iam.list_attached_role_policies(RoleName=ROLE)["AttachedPolicies"] == []
+
+    iam.put_role_policy(RoleName=ROLE, PolicyName="theirs", PolicyDocument=json.dumps(wide))
+    rows = [line.split(None, 3) for line in cli("setup", "-c", config, "--dry-run").stdout.splitlines()]
+    assert ["iam-role", ROLE, "update", "remove policies theirs (the role keeps only txnalert's own)"] in rows
+
+
+def test_a_function_without_our_tags_is_never_modified(endpoint: str, tmp_path: Path, package: Any) -> None:
+    pipeline = Pipeline(endpoint, tmp_path, package)
+    pipeline.setup()
+    lam = client(endpoint, "lambda")
+    function = lam.get_function(FunctionName=FUNCTION)["Configuration"]
+    lam.untag_resource(Resource=function["FunctionArn"], TagKeys=["managed-by"])
+    other = build_package(cfg.loads("queue: {name: txq}\n", "t.yaml"), extra_files={"theirs.txt": b"x"})
+    with pytest.raises(ResourceConflict) as info:
+        plan_and_apply(pipeline.aws, cfg.load(write_config(tmp_path, endpoint)), dry_run=False, package=other)
+    assert info.value.message == (
+        f"function {FUNCTION!r} exists and was not created by txnalert for this config (no managed-by tag): set "
+        "lambda.function_name to another name, or tag it managed-by=txnalert to let txnalert manage it"
+    )
+    assert lam.get_function(FunctionName=FUNCTION)["Configuration"]["CodeSha256"] == function["CodeSha256"]
+
+
+def test_untagged_queues_tables_and_identities_are_adopted(endpoint: str, tmp_path: Path, package: Any) -> None:
+    """Same-name queues, table and identity without our tags are adopted (tagged, attributes set): nothing of
+    theirs is deleted, and the plan says `adopt (untagged)`."""
+    sqs, ddb, sesv2 = client(endpoint, "sqs"), client(endpoint, "dynamodb"), client(endpoint, "sesv2")
+    sqs.create_queue(QueueName="txq-dlq", tags={"team": "payments"})
+    ddb.create_table(
+        TableName="txnalert-idempotency",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    sesv2.create_email_identity(EmailIdentity="alerts@example.com")
+    config = write_config(tmp_path, endpoint)
+    dry = cli("setup", "-c", config, "--dry-run").stdout
+    assert dry.count("adopt (untagged)") == 3
+    result = Pipeline(endpoint, tmp_path, package).setup()
+    by_name = {c["name"]: c for c in result["changes"]}
+    for name in ("txq-dlq", "txnalert-idempotency", "alerts@example.com"):
+        assert by_name[name]["action"] == "update"
+        assert next(iter(by_name[name]["details"].items())) == ("Ownership", "adopt (untagged)"), name
+    assert by_name["alerts@example.com"]["details"] == {
+        "Ownership": "adopt (untagged)",
+        "Tags": {"app": {"from": None, "to": "txnalert"}, "managed-by": {"from": None, "to": "txnalert"}},
+    }
+    dlq_url = queue_url(endpoint, "txq-dlq")
+    assert sqs.list_queue_tags(QueueUrl=dlq_url)["Tags"] == {**TAGS, "team": "payments"}
+    table_arn = ddb.describe_table(TableName="txnalert-idempotency")["Table"]["TableArn"]
+    assert {t["Key"]: t["Value"] for t in ddb.list_tags_of_resource(ResourceArn=table_arn)["Tags"]} == TAGS
+    # SESv2 TagResource on the identity's ARN. moto returns those tags from ListTagsForResource only (not from
+    # GetEmailIdentity, which shows the tags given at creation): the planner reads both.
+    identity_arn = f"arn:aws:ses:us-east-1:{ACCOUNT}:identity/alerts@example.com"
+    listed = sesv2.list_tags_for_resource(ResourceArn=identity_arn)["Tags"]
+    assert {t["Key"]: t["Value"] for t in listed} == TAGS
+    assert pending(Pipeline(endpoint, tmp_path, package).setup()) == []
+    assert find_queue_url(sqs, "txq-dlq") == dlq_url and find_queue_url(sqs, "nope") is None
+
+
+def test_a_trigger_that_does_not_settle_fails_clearly(endpoint: str, tmp_path: Path, package: Any) -> None:
+    assert "Enabled" in ENABLED_STATES and "Disabled" not in ENABLED_STATES and "Updating" in TRANSITIONAL_STATES
+    pipeline = Pipeline(endpoint, tmp_path, package)
+    pipeline.setup()
+    [mapping] = mappings(endpoint)
+    config = cfg.load(write_config(tmp_path, endpoint, **{"lambda": {"batch_size": 5}}))
+    lam = pipeline.aws.client("lambda")
+    busy = {"UUID": mapping["UUID"], "State": "Updating"}
+    calls = answer_first(lam, "GetEventSourceMapping", 2, busy)  # settles after two checks
+    slept: list[float] = []
+    _, applied = plan_and_apply(pipeline.aws, config, dry_run=False, package=package, sleep=slept.append)
+    assert applied and len(calls) == 3 and slept == [1, 1]
+    assert [m["BatchSize"] for m in mappings(endpoint)] == [5]
+
+    answer_first(lam, "GetEventSourceMapping", None, busy)  # never settles
+    config = cfg.load(write_config(tmp_path, endpoint, **{"lambda": {"batch_size": 7}}))
+    slept.clear()
+    with pytest.raises(ApplyError) as info:
+        plan_and_apply(pipeline.aws, config, dry_run=False, package=package, sleep=slept.append)
+    assert sum(slept) == 60
+    assert info.value.lines() == [
+        f"update event-source-mapping txq -> {FUNCTION} failed: update the trigger txq -> {FUNCTION}: the trigger "
+        f"{mapping['UUID']} is still Updating after 60 s (Lambda is applying an earlier change to it): run the "
+        "same command again in a minute",
+        f"not done: event-source-mapping txq -> {FUNCTION}",
+        "run the same command again to continue",
+    ]
+    assert [m["BatchSize"] for m in mappings(endpoint)] == [5]
 
 
 def test_fifo_trigger_has_no_batching_window(endpoint: str, tmp_path: Path, package: Any) -> None:

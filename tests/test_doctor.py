@@ -38,7 +38,15 @@ ROWS = [
 @pytest.fixture
 def healthy(endpoint: str, tmp_path: Path) -> tuple[str, str]:
     path = tmp_path / "txnalert.yaml"
-    path.write_text(yaml.safe_dump({"aws": {"endpoint_url": endpoint}, "queue": {"name": "docq"}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "aws": {"endpoint_url": endpoint},
+                "queue": {"name": "docq"},
+                "ses": {"identities": ["alerts@example.com", "example.com"]},
+            }
+        )
+    )
     result = runner.invoke(app, ["setup", "-c", str(path)])
     assert result.exit_code == 0, result.output
     return endpoint, str(path)
@@ -120,6 +128,33 @@ def _drop_delete(document: dict[str, Any]) -> None:
     document["Statement"][0]["Action"] = [a for a in document["Statement"][0]["Action"] if a != "sqs:DeleteMessage"]
 
 
+def _wildcard_arn(document: dict[str, Any]) -> None:
+    document["Statement"][0]["Resource"] = ["arn:aws:sqs:*:*:*"]
+
+
+def _extra_action(document: dict[str, Any]) -> None:
+    document["Statement"].append({"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::bucket/*"]})
+
+
+def _first_identity_only(document: dict[str, Any]) -> None:
+    for statement in document["Statement"]:
+        if statement.get("Sid") == "SendEmail":
+            statement["Resource"] = statement["Resource"][:1]
+
+
+def _policy_named(name: str, action: str, resource: str) -> Callable[[str], None]:
+    def apply(endpoint: str) -> None:
+        client(endpoint, "iam").put_role_policy(
+            RoleName="transaction-email-processor-role",
+            PolicyName=name,
+            PolicyDocument=json.dumps(
+                {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": action, "Resource": resource}]}
+            ),
+        )
+
+    return apply
+
+
 def _ttl_off(endpoint: str) -> None:
     client(endpoint, "dynamodb").update_time_to_live(
         TableName="txnalert-idempotency", TimeToLiveSpecification={"Enabled": False, "AttributeName": "expiration"}
@@ -166,7 +201,11 @@ MISCONFIGURATIONS = [
     ),
     ('"Resource": "*"', _policy(_star), "role policy", "fail"),
     ("an action missing", _policy(_drop_delete), "role policy", "fail"),
-    ("a managed policy attached", _attach_managed, "role policy", "warn"),
+    ("a managed policy attached", _attach_managed, "role policy", "fail"),
+    ("another inline policy", _policy_named("sneaky", "*", "*"), "role policy", "fail"),
+    ("a wildcard ARN", _policy(_wildcard_arn), "role policy", "fail"),
+    ("an extra action", _policy(_extra_action), "role policy", "fail"),
+    ("a second identity not granted", _policy(_first_identity_only), "role policy", "fail"),
     ("TTL off", _ttl_off, "idempotency table", "fail"),
 ]
 

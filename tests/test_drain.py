@@ -140,6 +140,8 @@ def test_drain_archives_every_message_then_empties_the_queue(endpoint: str, tmp_
         "archive": str(archive),
         "queue": "txq",
         "skipped": 0,
+        "skipped_near_dlq": 0,
+        "not_released": 0,
         "delete_failed": [],
         "stopped": None,
         "elapsed_s": result["elapsed_s"],
@@ -187,11 +189,106 @@ def test_drain_match_takes_only_matching_messages(endpoint: str, tmp_path: Path)
     data = json.loads(result.stdout)
     assert data["drained"] == 10 and data["skipped"] == 10 and data["stopped"] is None
     assert sorted(line["body"] for line in archive_lines(archive)) == sorted(euros)
-    assert counts(endpoint, "txq") == (10, 0)  # the others were made visible again at once
-    assert "10 messages did not match --match and were made visible again at once" in result.stderr
-    assert "receive count" in result.stderr
+    assert counts(endpoint, "txq") == (10, 0)  # the others were made visible again when the scan ended
+    assert (
+        "warning: 10 messages did not match --match: each was received once (its receive count went up by 1), "
+        "held in flight until the scan ended, then made visible again"
+    ) in result.stderr
     left = receive_all(endpoint, "txq")
     assert all('"USD"' in m["Body"] for m in left) and len(left) == 10
+
+
+def test_match_on_a_deep_queue_receives_each_other_message_once(endpoint: str, tmp_path: Path) -> None:
+    """60 messages that do not match, then the 3 that do: the scan must get past the first ten."""
+    config = create_queues(tmp_path, endpoint)  # max_receive_count 5
+    others = seed(endpoint, "txq", 60, currency="USD")
+    euros = seed(endpoint, "txq", 3, start=100, currency="EUR")
+    archive = tmp_path / "eur.jsonl"
+    result = invoke("drain", "-c", config, "--to", str(archive), "--match", '"EUR"', "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["drained"], data["skipped"], data["stopped"]) == (3, 60, None)
+    assert (data["skipped_near_dlq"], data["not_released"]) == (0, 0)
+    assert sorted(line["body"] for line in archive_lines(archive)) == sorted(euros)
+    assert counts(endpoint, "txq") == (60, 0) and counts(endpoint, "txq-dlq") == (0, 0)
+    left = receive_all(endpoint, "txq")
+    assert sorted(m["Body"] for m in left) == sorted(others)  # none of them was deleted
+    # This receive is their second: the drain received each of them exactly once.
+    assert [m["Attributes"]["ApproximateReceiveCount"] for m in left] == ["2"] * 60
+
+
+def test_match_extends_the_hold_while_a_long_scan_runs(endpoint: str, tmp_path: Path) -> None:
+    """A scan longer than the visibility timeout: held messages must not come back and be received again."""
+    from txnalert_cli.drain import Consumer, Outcome
+
+    create_queues(tmp_path, endpoint)
+    others: list[str] = []
+    for start in (0, 100, 200):
+        others += seed(endpoint, "txq", 10, start=start, currency="USD")
+        seed(endpoint, "txq", 1, start=start + 50, currency="EUR")
+    handled: list[str] = []
+
+    def slow(messages: list[dict[str, Any]]) -> Outcome:
+        time.sleep(0.8)
+        handled.extend(m["Body"] for m in messages)
+        return Outcome(done=messages)
+
+    url = url_of(endpoint, "txq")
+    consumer = Consumer(
+        client(endpoint), url, slow, threads=1, match='"EUR"', max_receive_count=5, visibility_timeout=2
+    )
+    result = consumer.run()
+    assert result.elapsed_s > 2.3  # longer than the 2-second visibility timeout
+    assert (result.deleted, result.skipped, result.received_again, result.stopped) == (3, 30, 0, "")
+    assert result.error is None
+    assert all('"EUR"' in b for b in handled)
+    left = receive_all(endpoint, "txq")
+    assert sorted(m["Body"] for m in left) == sorted(others)
+    assert {m["Attributes"]["ApproximateReceiveCount"] for m in left} == {"2"}
+
+
+def test_match_stops_at_the_first_message_whose_hold_lapsed(endpoint: str, tmp_path: Path) -> None:
+    """If holds cannot be extended, a skipped message comes back: stop before it is received yet again.
+
+    Its receive count went up by 2 in this drain, never more; with the default max_receive_count of 5 it
+    stays 2 receives short of the margin (5 - 1) that the scan must never cross."""
+    from botocore.awsrequest import AWSResponse
+
+    from txnalert_cli.drain import Consumer, Outcome
+
+    create_queues(tmp_path, endpoint)
+    seed(endpoint, "txq", 10, currency="USD")
+    seed(endpoint, "txq", 1, start=50, currency="EUR")
+    seed(endpoint, "txq", 10, start=100, currency="EUR")
+    sqs = new_client(endpoint)
+    extensions: list[int] = []
+
+    def keep_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["api_params"] = params
+
+    def refuse_extensions(context: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        entries = context["api_params"]["Entries"]
+        if entries[0]["VisibilityTimeout"] == 0:
+            return None  # releases go through
+        extensions.append(len(entries))
+        return AWSResponse("", 200, {}, None), {"Successful": [{"Id": e["Id"]} for e in entries], "Failed": []}
+
+    sqs.meta.events.register("before-parameter-build.sqs.ChangeMessageVisibilityBatch", keep_params)
+    sqs.meta.events.register("before-call.sqs.ChangeMessageVisibilityBatch", refuse_extensions)
+
+    def slow(messages: list[dict[str, Any]]) -> Outcome:
+        time.sleep(1.2)
+        return Outcome(done=messages)
+
+    url = url_of(endpoint, "txq")
+    consumer = Consumer(sqs, url, slow, threads=1, match='"EUR"', max_receive_count=5, visibility_timeout=1)
+    result = consumer.run()
+    assert extensions  # the keeper tried
+    assert result.stopped == "hold-lapsed:2" and result.received_again >= 1 and result.error is None
+    assert counts(endpoint, "txq-dlq") == (0, 0)
+    assert {m["Attributes"]["ApproximateReceiveCount"] for m in receive_all(endpoint, "txq") if "USD" in m["Body"]} == {
+        "3"
+    }
 
 
 def test_drain_max_stops_exactly_there(endpoint: str, tmp_path: Path) -> None:
@@ -308,6 +405,148 @@ def test_delete_failures_are_reported_and_stay_on_the_queue(endpoint: str, tmp_p
     assert len(consumed.delete_failed) == 1 and consumed.delete_failed[0].endswith(": InternalError: try again")
     assert len(archive_lines(tmp_path / "a.jsonl")) == 10
     assert counts(endpoint, "txq") == (0, 1)  # in flight until its visibility timeout ends, not lost
+
+
+def test_the_early_stop_reasons_of_a_drain_are_named() -> None:
+    from txnalert_cli.cli.ops import _early_stop
+    from txnalert_cli.drain import ConsumeResult, DrainResult
+    from txnalert_cli.queues import QueueStats
+
+    stats = QueueStats("main", "txq", "url", False, 0, 0, 0, 30, 345600, 5, "arn")
+
+    def reason(stopped: str) -> str | None:
+        return _early_stop(DrainResult("txq", None, ConsumeResult(stopped=stopped)), stats)
+
+    assert reason("") is None and reason("max") is None
+    assert reason("hold-lapsed:2") == (
+        "drain stopped early: a message that does not match --match came back after its hold lapsed (the scan "
+        "outran the extensions of its visibility timeout) and has now been received 2 times (txq moves messages "
+        "to its DLQ after 5 receives); matching messages may be left on the queue"
+    )
+    assert (reason("idle") or "").startswith("drain stopped early: txq still reports visible messages")
+    assert (reason("held:10000") or "").startswith("drain stopped early: it held 10000 messages")
+
+
+def test_match_releases_what_it_holds_on_ctrl_c_and_on_errors(endpoint: str, tmp_path: Path) -> None:
+    from txnalert_cli.drain import Consumer, Outcome
+
+    create_queues(tmp_path, endpoint)
+    seed(endpoint, "txq", 20, currency="USD")
+    seed(endpoint, "txq", 1, start=50, currency="EUR")
+    seed(endpoint, "txq", 10, start=100, currency="USD")
+    seed(endpoint, "txq", 1, start=150, currency="EUR")
+    url = url_of(endpoint, "txq")
+
+    def interrupt(messages: list[dict[str, Any]]) -> Outcome:
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while this batch is in hand
+        time.sleep(0.2)
+        return Outcome(done=messages)
+
+    result = Consumer(client(endpoint), url, interrupt, threads=1, match='"EUR"').run()
+    assert (result.interrupted, result.stopped, result.deleted, result.skipped) == (True, "interrupted", 1, 29)
+    assert counts(endpoint, "txq") == (31, 0)  # nothing left in flight
+
+    def broken(messages: list[dict[str, Any]]) -> Outcome:
+        raise OSError("disk full")
+
+    result = Consumer(client(endpoint), url, broken, threads=2, match='"EUR"').run()
+    assert result.error is not None and result.stopped == "error" and result.deleted == 0
+    assert counts(endpoint, "txq") == (31, 0)
+
+
+def test_match_reports_other_messages_it_brought_near_the_dlq(endpoint: str, tmp_path: Path) -> None:
+    config = create_queues(tmp_path, endpoint)  # max_receive_count 5
+    seed(endpoint, "txq", 5, currency="USD")
+    sqs, url = client(endpoint), url_of(endpoint, "txq")
+    for _ in range(3):  # as if the Lambda had failed on them three times
+        handles = [m["ReceiptHandle"] for m in receive_all(endpoint, "txq")]
+        sqs.change_message_visibility_batch(
+            QueueUrl=url,
+            Entries=[{"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0} for i, h in enumerate(handles)],
+        )
+    result = invoke("drain", "-c", config, "--to", str(tmp_path / "a.jsonl"), "--match", "EUR", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["drained"], data["skipped"], data["skipped_near_dlq"], data["stopped"]) == (0, 5, 5, None)
+    assert (
+        "warning: 5 of them have now been received 4 times or more, and txq moves a message to its DLQ after "
+        "5 receives: let the function process them before another --match drain"
+    ) in result.stderr
+    assert counts(endpoint, "txq") == (5, 0) and counts(endpoint, "txq-dlq") == (0, 0)
+    # Received once by the drain (3 + 1), once more here: the function still has its last receive.
+    assert [m["Attributes"]["ApproximateReceiveCount"] for m in receive_all(endpoint, "txq")] == ["5"] * 5
+    assert counts(endpoint, "txq-dlq") == (0, 0)
+
+
+def test_match_stops_at_the_most_it_holds_and_exits_1(
+    endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from txnalert_cli import drain as drain_module
+
+    monkeypatch.setattr(drain_module, "MAX_HELD", 15)
+    config = create_queues(tmp_path, endpoint)
+    seed(endpoint, "txq", 60, currency="USD")
+    seed(endpoint, "txq", 2, start=100, currency="EUR")
+    archive = tmp_path / "eur.jsonl"
+    result = invoke("drain", "-c", config, "--to", str(archive), "--match", '"EUR"', "--threads", "2", "--json")
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.stdout)
+    assert (data["drained"], data["stopped"], data["archive"]) == (0, "held:15", None)
+    assert 15 <= data["skipped"] <= 40  # each thread stops after the receive in hand
+    assert result.stderr.splitlines()[-1] == (
+        "error: drain stopped early: it held 15 messages that do not match --match, the most one scan holds; "
+        "they are visible again, and matching messages may be left behind them: drain without --match to an "
+        "archive, then replay what should go back"
+    )
+    assert counts(endpoint, "txq") == (62, 0)  # every held message released
+    assert not archive.exists()  # drain created it and wrote nothing
+
+
+def test_drain_that_stops_early_with_messages_left_exits_1(
+    endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FIFO: the function has a message of one group in flight; the rest of that group cannot be received."""
+    from txnalert_cli import drain as drain_module
+
+    monkeypatch.setattr(drain_module, "EMPTY_WAIT", 0)  # idle receives without long polls: a fast test
+    config = create_queues(tmp_path, endpoint, fifo=True)
+    seed(endpoint, "txq.fifo", 6, group=True)  # groups acct-0 and acct-1, three each
+    url = url_of(endpoint, "txq.fifo")
+    taken = client(endpoint).receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=60)
+    assert len(taken["Messages"]) == 1
+    archive = tmp_path / "f.jsonl"
+    result = invoke("drain", "-c", config, "--to", str(archive), "--json")
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.stdout)
+    assert (data["drained"], data["stopped"]) == (3, "idle")
+    assert len(archive_lines(archive)) == 3
+    assert result.stderr.splitlines()[-1] == (
+        "error: drain stopped early: txq.fifo still reports visible messages, but 5 receives in a row brought "
+        "none to drain (on a FIFO queue: messages behind one in flight in the same group, such as one the "
+        "function is processing or one --match skipped); they are still on the queue"
+    )
+    assert counts(endpoint, "txq.fifo") == (2, 1)
+
+
+def test_draining_an_empty_queue_leaves_no_empty_archive(
+    endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = create_queues(tmp_path, endpoint)
+    new = tmp_path / "new.jsonl"
+    data = invoke_json("drain", "-c", config, "--to", str(new))
+    assert (data["drained"], data["archive"]) == (0, None)
+    assert not new.exists()
+    monkeypatch.chdir(tmp_path)
+    result = invoke("drain", "-c", config)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1].startswith("archive: none (nothing was drained: the empty drained-txq-")
+    assert not list(tmp_path.glob("drained-*"))
+    # A --to file that was there before is never deleted, empty or not.
+    for before in ("", '{"message_id": "m-1"}\n'):
+        kept = tmp_path / "kept.jsonl"
+        kept.write_text(before)
+        data = invoke_json("drain", "-c", config, "--to", str(kept))
+        assert data["archive"] == str(kept) and kept.read_text() == before
 
 
 # --- killed drains -------------------------------------------------------------------------------
@@ -434,25 +673,25 @@ def test_purge_asks_on_a_terminal(endpoint: str, tmp_path: Path, monkeypatch: py
     assert counts(endpoint, "txq") == (0, 0)
 
 
-def test_match_stops_before_it_uses_up_the_receives_of_other_messages(endpoint: str, tmp_path: Path) -> None:
-    config = create_queues(tmp_path, endpoint)  # max_receive_count 5
-    seed(endpoint, "txq", 5, currency="USD")
-    sqs, url = client(endpoint), url_of(endpoint, "txq")
-    for _ in range(3):  # as if the Lambda had failed on them three times
-        handles = [m["ReceiptHandle"] for m in receive_all(endpoint, "txq")]
-        sqs.change_message_visibility_batch(
-            QueueUrl=url,
-            Entries=[{"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0} for i, h in enumerate(handles)],
-        )
-    result = invoke("drain", "-c", config, "--to", str(tmp_path / "a.jsonl"), "--match", "EUR", "--json")
-    assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout)
-    assert (data["drained"], data["stopped"]) == (0, "receive-count:4")
-    assert (
-        "warning: stopped early: a message that does not match --match has now been received 4 times "
-        "and txq moves messages to its DLQ after 5 receives"
-    ) in result.stderr
-    assert counts(endpoint, "txq") == (5, 0) and counts(endpoint, "txq-dlq") == (0, 0)
+def test_purge_of_an_empty_queue_does_not_purge_and_a_purge_in_progress_is_one_line(
+    endpoint: str, tmp_path: Path
+) -> None:
+    config = create_queues(tmp_path, endpoint)
+    result = invoke("purge", "-c", config, "--yes")
+    assert (result.exit_code, result.stdout) == (0, "txq has no messages: nothing to purge\n")
+    assert invoke_json("purge", "-c", config, "--yes") == {"queue": "txq", "purged": 0}
+    # moto, like SQS, allows one PurgeQueue per queue every 60 s: had the empty purges called it, this fails.
+    seed(endpoint, "txq", 3)
+    assert invoke_json("purge", "-c", config, "--yes") == {"queue": "txq", "purged": 3}
+    assert counts(endpoint, "txq") == (0, 0)
+    seed(endpoint, "txq", 2, start=10)
+    result = invoke("purge", "-c", config, "--yes")
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == (
+        "error: a purge of txq is already running (SQS allows one every 60 seconds): nothing more was purged; "
+        "retry in up to 60 s\n"
+    )
+    assert counts(endpoint, "txq") == (2, 0)
 
 
 def test_help_shows_examples_without_importing_boto3() -> None:
@@ -460,10 +699,15 @@ def test_help_shows_examples_without_importing_boto3() -> None:
         "import sys\n"
         "from typer.testing import CliRunner\n"
         "from txnalert_cli.cli import app\n"
+        "helps = {}\n"
         "for name in ('drain', 'redrive', 'replay', 'purge'):\n"
         "    r = CliRunner().invoke(app, [name, '--help'])\n"
         "    assert r.exit_code == 0, r.output\n"
-        "    assert 'Example: txnalert ' + name in ' '.join(r.output.split()), r.output\n"
+        "    helps[name] = ' '.join(r.output.split())\n"
+        "    assert 'Example: txnalert ' + name in helps[name], r.output\n"
+        "from txnalert_cli.drain import MAX_HELD\n"
+        "assert f'holds at most {MAX_HELD} ' in helps['drain'], helps['drain']\n"
+        "assert 'one per archive line' in helps['replay'], helps['replay']\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore', 'moto')))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

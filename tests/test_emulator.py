@@ -105,12 +105,37 @@ def test_fix3_sqs_clock_is_fast_and_still_correct(endpoint: str) -> None:
     assert again["Messages"][0]["Attributes"]["ApproximateReceiveCount"] == "2"
 
 
+def test_fix3_clock_is_what_sqs_calls_per_message(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """If moto stopped calling `moto.sqs.models.unix_time_millis` (and so stopped paying for it), the fix
+    would be obsolete: this counts the calls SQS makes through the patched clock on a queue with messages."""
+    import moto.sqs.models as sqs_models
+
+    fixed = sqs_models.unix_time_millis
+    calls = []
+
+    def counting(dt: object = None) -> float:
+        calls.append(1)
+        return float(fixed(dt))
+
+    monkeypatch.setattr(sqs_models, "unix_time_millis", counting)
+    sqs = _client("sqs", endpoint)
+    url = sqs.create_queue(QueueName="counted")["QueueUrl"]
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": "x"} for i in range(10)])
+    calls.clear()
+    sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
+    assert len(calls) >= 10  # per message, per call: what made moto's SQS O(depth)
+
+
 def test_fixes_fail_loudly_when_moto_changes(monkeypatch: pytest.MonkeyPatch) -> None:
     import moto.sqs.models as sqs_models
+    from moto.utilities.docker_utilities import DockerModel
 
     monkeypatch.delattr(sqs_models, "unix_time_millis")
     with pytest.raises(emulator.EmulatorError, match="review emulator fix 3"):
         emulator.fix_sqs_clock()
+    monkeypatch.setattr(DockerModel, "docker_client", None)
+    with pytest.raises(emulator.EmulatorError, match="review emulator fix 2"):
+        emulator.fix_docker_client_property()
 
 
 def _free_port() -> int:

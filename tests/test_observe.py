@@ -132,6 +132,23 @@ def test_logs_filters_and_errors(endpoint: str, tmp_path: Path) -> None:
     assert one in table and "email sent" in table and sent["transaction_ids"][1] not in table
     assert invoke("logs", "-c", config, "--since", "soon").exit_code == 2
     assert invoke("logs", "-c", config, "--level", "LOUD").exit_code == 2
+    result = invoke("logs", "-c", config, "--since", "99999999999d")
+    assert result.exit_code == 2 and result.stderr.strip() == "error: --since 99999999999d reaches back before 1970"
+    result = invoke("logs", "-c", config, "--txn", 'x" || $.level = "INFO')
+    assert result.exit_code == 2 and result.stderr.startswith("error: --txn must be a transaction id")
+    assert all(line["service"] == "transaction-email-processor" for line in errors)
+
+
+def test_smoke_checks_the_junit_path_before_sending(endpoint: str, tmp_path: Path) -> None:
+    config = setup(tmp_path, endpoint)
+    result = invoke("smoke", "-c", config, "--junit", str(tmp_path / "missing" / "smoke.xml"))
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"error: --junit {tmp_path / 'missing' / 'smoke.xml'}: directory {tmp_path / 'missing'} does not exist"
+    )
+    sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
+    attrs = sqs.get_queue_attributes(QueueUrl=sqs.get_queue_url(QueueName="smq")["QueueUrl"], AttributeNames=["All"])
+    assert attrs["Attributes"]["ApproximateNumberOfMessages"] == "0"  # nothing was sent
 
 
 def test_client_side_filters_match_the_server_patterns() -> None:

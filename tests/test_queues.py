@@ -127,9 +127,9 @@ def test_send_test_counts_and_json_shape(endpoint: str, tmp_path: Path) -> None:
     config = write_config(tmp_path, endpoint)
     run_json("create-queue", "-c", config)
     sent = run_json("send-test", "-c", config, "--count", "25", "--type", "mixed")
-    assert sent["sent"] == 25 and sent["failed"] == 0
+    assert sent["sent"] == 25 and sent["failed"] == 0 and sent["not_sent"] == 0
     assert len(set(sent["transaction_ids"])) == 25
-    assert set(sent) == {"sent", "failed", "transaction_ids", "elapsed_s"}
+    assert set(sent) == {"sent", "failed", "not_sent", "transaction_ids", "elapsed_s"}
     inspected = run_json("inspect-queue", "-c", config)
     main = inspected["queues"][0]
     assert main == {

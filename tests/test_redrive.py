@@ -340,3 +340,36 @@ def test_replay_rejects_a_bad_archive_and_sends_nothing(endpoint: str, tmp_path:
     assert result.stderr.splitlines()[0] == (
         f"error: {archive}: line 1: attributes.MessageGroupId: missing, and txq.fifo is a FIFO queue"
     )
+
+
+def test_the_torn_line_hint_is_only_for_a_last_line_without_its_newline(tmp_path: Path) -> None:
+    """What a killed drain leaves is a cut-short LAST line with no newline; a bad line elsewhere is just bad."""
+    from txnalert_cli.errors import InputError
+    from txnalert_cli.redrive import read_archive
+
+    record = {
+        "message_id": "m-1",
+        "body": '{"transaction_id": "txn-1"}',
+        "attributes": {},
+        "message_attributes": {},
+        "receive_count": 1,
+        "queue": "txq",
+    }
+    good = json.dumps(record)
+    torn = '{"message_id": "m-2", "bo'
+    archive = tmp_path / "a.jsonl"
+
+    def problems(text: str) -> list[str]:
+        archive.write_text(text)
+        with pytest.raises(InputError) as caught:
+            read_archive(str(archive), fifo=False, queue="txq")
+        return caught.value.lines()
+
+    hint = f"{archive}: a line cut short by a killed drain holds messages that drain never deleted"
+    for text in (f"{torn}\n{good}\n", f"{good}\n{torn}\n", f"{good}\n{torn}\n\n"):
+        lines = problems(text)
+        assert not any(line.startswith(hint) for line in lines), (text, lines)
+        assert lines[-1] == f"{archive}: nothing was sent"
+    lines = problems(f"{good}\n{torn}")
+    assert lines[0].startswith(f"{archive}: line 2: not valid JSON")
+    assert lines[1].startswith(hint) and lines[2] == f"{archive}: nothing was sent"

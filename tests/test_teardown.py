@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from tests.test_deploy import (
     client,
     fail_first,
     mappings,
+    queue_arn,
     queue_url,
     snapshot,
     write_config,
@@ -38,6 +40,9 @@ ALL = [
     ("sqs-queue", "txq-dlq"),
 ]
 NOT_OURS = "not tagged app=txnalert, managed-by=txnalert: not created by txnalert for this config, left alone"
+KEPT = "kept (shared; --include-identities to delete)"
+# What a plain `teardown` does to a full pipeline: everything but the identity, which is account-wide.
+DEFAULT = [(kind, name, "keep" if kind == "ses-identity" else "delete") for kind, name in ALL]
 
 
 @pytest.fixture(scope="module")
@@ -49,17 +54,19 @@ def actions(result: dict[str, Any]) -> list[tuple[str, str, str]]:
     return [(r["resource"], r["name"], r["action"]) for r in result["resources"]]
 
 
-def nothing_left(endpoint: str) -> None:
+def nothing_left(endpoint: str, *, identities: tuple[str, ...] = ()) -> None:
     state = snapshot(endpoint)
-    assert state == {"queues": {}, "tables": {}, "identities": {}, "roles": {}, "functions": {}}
+    assert list(state.pop("identities")) == list(identities)
+    assert state == {"queues": {}, "tables": {}, "roles": {}, "functions": {}}
+    assert client(endpoint, "lambda").list_event_source_mappings()["EventSourceMappings"] == []
 
 
 def test_teardown_deletes_everything_and_setup_works_again(endpoint: str, tmp_path: Path) -> None:
     config = write_config(tmp_path, endpoint)
     cli_json("setup", "-c", config)
-    result = cli_json("teardown", "-c", config, "--yes")
+    result = cli_json("teardown", "-c", config, "--yes", "--include-identities")
     assert actions(result) == [(kind, name, "delete") for kind, name in ALL]
-    assert result["summary"] == {"delete": 7, "skip": 0, "absent": 0}
+    assert result["summary"] == {"delete": 7, "keep": 0, "skip": 0, "absent": 0}
     assert result["deleted"] is True and result["dry_run"] is False
     nothing_left(endpoint)
 
@@ -79,14 +86,21 @@ def test_human_output(endpoint: str, tmp_path: Path, package: Any) -> None:
     Pipeline(endpoint, tmp_path, package).setup()
     dry = cli("teardown", "-c", config, "--dry-run")
     assert dry.stdout.splitlines()[0].split() == ["RESOURCE", "NAME", "ACTION", "DETAILS"]
+    assert ["ses-identity", "alerts@example.com", "keep", KEPT] in [
+        line.split(None, 3) for line in dry.stdout.splitlines()
+    ]
     assert dry.stdout.splitlines()[-1] == (
-        "Plan: 7 to delete, 0 left alone (not ours), 0 absent. Dry run: nothing was deleted."
+        "Plan: 6 to delete, 1 kept, 0 left alone (not ours), 0 absent. Dry run: nothing was deleted."
     )
     done = cli("teardown", "-c", config, "--yes")
-    assert done.stdout.splitlines()[-1] == "Deleted 7 resources; 0 left alone (not ours), 0 absent."
+    assert done.stdout.splitlines()[-1] == "Deleted 6 resources; 1 kept, 0 left alone (not ours), 0 absent."
     assert cli("teardown", "-c", config).stdout.splitlines()[-1] == (
-        "Nothing to delete: 0 left alone (not ours), 7 absent."
+        "Nothing to delete: 1 kept, 0 left alone (not ours), 6 absent."
     )
+    nothing_left(endpoint, identities=("alerts@example.com",))
+    gone = cli("teardown", "-c", config, "--yes", "--include-identities")
+    assert gone.stdout.splitlines()[-1] == "Deleted 1 resources; 0 kept, 0 left alone (not ours), 6 absent."
+    nothing_left(endpoint)
 
 
 def test_same_name_resources_without_our_tags_are_left_alone(endpoint: str, tmp_path: Path, package: Any) -> None:
@@ -104,7 +118,7 @@ def test_same_name_resources_without_our_tags_are_left_alone(endpoint: str, tmp_
         ("event-source-mapping", MAPPING, "skip"),
         ("lambda-function", FUNCTION, "skip"),
         ("iam-role", ROLE, "delete"),
-        ("ses-identity", "alerts@example.com", "delete"),
+        ("ses-identity", "alerts@example.com", "keep"),
         ("dynamodb-table", "txnalert-idempotency", "delete"),
         ("sqs-queue", "txq", "delete"),
         ("sqs-queue", "txq-dlq", "skip"),
@@ -118,10 +132,10 @@ def test_same_name_resources_without_our_tags_are_left_alone(endpoint: str, tmp_
     state = snapshot(endpoint)
     assert [url.rsplit("/", 1)[-1] for url in state["queues"]] == ["txq-dlq"]
     assert list(state["functions"]) == [FUNCTION] and len(state["functions"][FUNCTION]["mappings"]) == 1
-    assert state["roles"] == {} and state["tables"] == {} and state["identities"] == {}
+    assert state["roles"] == {} and state["tables"] == {} and list(state["identities"]) == ["alerts@example.com"]
     human = cli("teardown", "-c", config, "--yes")
     assert "txq-dlq" in human.stdout and "left alone" in human.stdout
-    assert human.stdout.splitlines()[-1] == "Nothing to delete: 3 left alone (not ours), 4 absent."
+    assert human.stdout.splitlines()[-1] == "Nothing to delete: 1 kept, 3 left alone (not ours), 3 absent."
 
 
 def test_queues_with_messages_need_force(endpoint: str, tmp_path: Path, package: Any) -> None:
@@ -144,8 +158,8 @@ def test_queues_with_messages_need_force(endpoint: str, tmp_path: Path, package:
     )
     assert snapshot(endpoint) == before
     forced = cli_json("teardown", "-c", config, "--yes", "--force")
-    assert forced["summary"] == {"delete": 7, "skip": 0, "absent": 0}
-    nothing_left(endpoint)
+    assert forced["summary"] == {"delete": 6, "keep": 1, "skip": 0, "absent": 0}
+    nothing_left(endpoint, identities=("alerts@example.com",))
 
 
 def test_confirmation_is_required_and_dry_run_changes_nothing(endpoint: str, tmp_path: Path, package: Any) -> None:
@@ -153,11 +167,13 @@ def test_confirmation_is_required_and_dry_run_changes_nothing(endpoint: str, tmp
     Pipeline(endpoint, tmp_path, package).setup()
     before, raw = snapshot(endpoint), moto_data(endpoint)
     result = cli("teardown", "-c", config, code=2)
-    assert result.stderr == "error: teardown would delete 7 resources: pass --yes to confirm (no terminal to ask)\n"
+    assert result.stderr == "error: teardown would delete 6 resources: pass --yes to confirm (no terminal to ask)\n"
     assert cli("teardown", "-c", config, "--json", code=2).stdout == ""
     dry = cli_json("teardown", "-c", config, "--dry-run")
     assert dry["dry_run"] is True and dry["deleted"] is False
-    assert actions(dry) == [(kind, name, "delete") for kind, name in ALL]
+    assert actions(dry) == DEFAULT
+    assert dry["resources"][3]["details"] == {"reason": KEPT}
+    assert actions(cli_json("teardown", "-c", config, "--dry-run", "--include-identities"))[3][2] == "delete"
     assert snapshot(endpoint) == before and moto_data(endpoint) == raw
 
 
@@ -168,7 +184,7 @@ def test_a_failure_part_way_says_what_was_deleted_and_a_rerun_continues(
     Pipeline(endpoint, tmp_path, package).setup()
     aws = Aws.from_config(cfg.load(path))
     fail_first(aws.client("lambda"), "DeleteFunction", None, "ServiceException", "boom")
-    plan = plan_teardown(aws, cfg.load(path))
+    plan = plan_teardown(aws, cfg.load(path), include_identities=True)
     with pytest.raises(ApplyError) as info:
         apply_teardown(aws, plan)
     assert info.value.lines() == [
@@ -179,7 +195,68 @@ def test_a_failure_part_way_says_what_was_deleted_and_a_rerun_continues(
         "run the same command again to continue",
     ]
     assert mappings(endpoint) == [] and client(endpoint, "lambda").list_functions()["Functions"]
-    rerun = cli_json("teardown", "-c", path, "--yes")
+    rerun = cli_json("teardown", "-c", path, "--yes", "--include-identities")
     assert actions(rerun)[0] == ("event-source-mapping", MAPPING, "absent")
     assert [a for _, _, a in actions(rerun)[1:]] == ["delete"] * 6
     nothing_left(endpoint)
+
+
+ORPHAN = (
+    f"orphaned: function {FUNCTION} no longer exists (Lambda keeps a deleted function's triggers); ours by the "
+    "function name the config names"
+)
+
+
+def test_the_trigger_of_a_deleted_function_is_deleted(endpoint: str, tmp_path: Path, package: Any) -> None:
+    """DeleteFunction keeps the function's mappings: teardown finds the orphan by the ARNs built from the names."""
+    config = write_config(tmp_path, endpoint)
+    pipeline = Pipeline(endpoint, tmp_path, package)
+    pipeline.setup()
+    lam, sqs = client(endpoint, "lambda"), client(endpoint, "sqs")
+    [orphan] = mappings(endpoint)
+    lam.delete_function(FunctionName=FUNCTION)
+    dry = cli_json("teardown", "-c", config, "--dry-run")
+    assert actions(dry)[:2] == [("event-source-mapping", MAPPING, "delete"), ("lambda-function", FUNCTION, "absent")]
+    assert dry["resources"][0]["details"] == {"reason": ORPHAN}
+    assert cli_json("teardown", "-c", config, "--yes")["summary"] == {"delete": 5, "keep": 1, "skip": 0, "absent": 1}
+    nothing_left(endpoint, identities=("alerts@example.com",))
+    assert lam.list_event_source_mappings()["EventSourceMappings"] == [] != [orphan]
+
+    # The queue gone too (a mapping outlives its queue as well): both ARNs are built from the config's names.
+    pipeline.setup()
+    lam.delete_function(FunctionName=FUNCTION)
+    sqs.delete_queue(QueueUrl=queue_url(endpoint, "txq"))
+    result = cli_json("teardown", "-c", config, "--yes")
+    assert [(r["name"], r["action"]) for r in result["resources"] if r["resource"] != "ses-identity"] == [
+        (MAPPING, "delete"),
+        (FUNCTION, "absent"),
+        (ROLE, "delete"),
+        ("txnalert-idempotency", "delete"),
+        ("txq", "absent"),
+        ("txq-dlq", "delete"),
+    ]
+    nothing_left(endpoint, identities=("alerts@example.com",))
+
+
+def test_a_dlq_that_a_kept_queue_still_uses_is_kept(endpoint: str, tmp_path: Path, package: Any) -> None:
+    config = write_config(tmp_path, endpoint)
+    Pipeline(endpoint, tmp_path, package).setup()
+    sqs = client(endpoint, "sqs")
+    sqs.untag_queue(QueueUrl=queue_url(endpoint, "txq"), TagKeys=["managed-by"])  # the main queue is not ours now
+    result = cli_json("teardown", "-c", config, "--yes")
+    assert actions(result)[-2:] == [("sqs-queue", "txq", "skip"), ("sqs-queue", "txq-dlq", "keep")]
+    assert result["resources"][-1]["details"] == {
+        "reason": "kept: queue txq is not deleted and still sends its dead letters here (RedrivePolicy)",
+        "sources": [queue_url(endpoint, "txq")],
+    }
+    assert sorted(url.rsplit("/", 1)[-1] for url in snapshot(endpoint)["queues"]) == ["txq", "txq-dlq"]
+
+    # Another application's queue sending its dead letters to our DLQ keeps it too.
+    sqs.delete_queue(QueueUrl=queue_url(endpoint, "txq"))
+    redrive = {"deadLetterTargetArn": queue_arn(endpoint, "txq-dlq"), "maxReceiveCount": 3}
+    sqs.create_queue(QueueName="other-app", Attributes={"RedrivePolicy": json.dumps(redrive)})
+    human = cli("teardown", "-c", config, "--yes").stdout
+    assert "kept: queue other-app is not deleted and still sends its dead letters here (RedrivePolicy)" in human
+    assert human.splitlines()[-1] == "Nothing to delete: 2 kept, 0 left alone (not ours), 5 absent."
+    sqs.delete_queue(QueueUrl=queue_url(endpoint, "other-app"))
+    assert actions(cli_json("teardown", "-c", config, "--yes"))[-1] == ("sqs-queue", "txq-dlq", "delete")

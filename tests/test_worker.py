@@ -198,6 +198,47 @@ def test_an_unknown_item_identifier_fails_the_whole_batch(endpoint: str) -> None
     assert depth(endpoint, "sem") == (0, 1)
 
 
+def test_a_null_failure_list_means_success(endpoint: str) -> None:
+    client, url, arn = _queue_with(endpoint, ["a", "b"])
+    stats = _worker(client, url, arn, ScriptedHandler({"batchItemFailures": None})).run(max_messages=2)
+    assert (stats.succeeded, stats.failed, stats.batch_errors) == (2, 0, 0)
+    assert depth(endpoint, "sem") == (0, 0)
+
+
+def test_a_handler_past_its_timeout_fails_the_batch(endpoint: str) -> None:
+    import time
+
+    client, url, arn = _queue_with(endpoint, ["slow"])
+
+    def slow(event: dict[str, Any]) -> dict[str, Any]:
+        time.sleep(1.2)
+        return {"batchItemFailures": []}
+
+    worker = Worker(
+        client,
+        url,
+        arn,
+        ScriptedHandler(slow),
+        region="us-east-1",
+        function_name="fn",
+        timeout_seconds=1,
+        wait_seconds=0,
+        retry_delay=0,
+    )
+    stats = worker.run(max_messages=1)
+    assert stats.batch_errors == 1 and stats.errors == [
+        "batch of 1 failed: TimeoutError: Task timed out after 1 seconds"
+    ]
+    assert depth(endpoint, "sem") == (1, 0)  # not deleted: Lambda would have retried it
+
+
+def test_counts_do_not_depend_on_the_log_level(endpoint: str, tmp_path: Path) -> None:
+    config = _setup(tmp_path, endpoint, **{"lambda": {"log_level": "ERROR"}})
+    _send_raw(endpoint, "wq", [json.dumps(txn("txn-l1")), json.dumps(txn("txn-l2")), "nope"])
+    out = cli_json("worker", "-c", config, "--max-messages", "3")
+    assert out["emails_sent"] == 2 and out["succeeded"] == 2 and out["failed"] == 1
+
+
 def test_batches_follow_batch_size(endpoint: str) -> None:
     client, url, arn = _queue_with(endpoint, [f"m{i}" for i in range(7)])
     handler = ScriptedHandler({"batchItemFailures": []})
@@ -300,7 +341,7 @@ def test_outbox_lists_both_parts(endpoint: str, tmp_path: Path) -> None:
     assert "Hello Ada <b>," in first["text"] and "Ada &lt;b&gt;" in first["html"]
     assert len(cli_json("outbox", "-c", config, "--limit", "1")["emails"]) == 1
     table = cli("outbox", "-c", config).stdout
-    assert "Hello Ada <b>," in table and "2 emails" in table
+    assert "Your account ending 7890 has been credited with $150.00" in table and "2 emails" in table
 
 
 @pytest.fixture
@@ -385,6 +426,7 @@ def test_demo_counts_add_up() -> None:
     assert len(out["dlq"]) == 3 and all(m["reason"] != "unknown" for m in out["dlq"])
     assert {c["check"] for c in out["checks"] if c["ok"]} == {
         "emails = valid unique transactions",
+        "exactly one email per transaction",
         "DLQ = malformed messages",
         "every email to the test recipient",
         "queue empty",
@@ -412,3 +454,11 @@ def test_handler_settings_mirror_the_config() -> None:
     settings = handler_settings(config)
     assert (settings.subject, settings.configuration_set, settings.fifo) == ("Hi", "cs", True)
     assert settings.idempotency_ttl_seconds == 7200 and settings.idempotency_table == "txnalert-idempotency"
+
+
+def test_demo_needs_no_aws_config_at_all(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("AWS_PROFILE", "a-profile-that-does-not-exist")
+    out = cli_json("demo", "--count", "2")
+    assert out["ok"] is True and out["emails"] == 2

@@ -83,7 +83,14 @@ class Aws:
             if not self.emulator:
                 session = boto3.Session(profile_name=self.config.aws.profile, region_name=self.region)
             if session is None or (session.get_credentials() is None and is_loopback(self.effective_endpoint())):
+                import botocore.session
+
+                # The emulator needs no AWS config at all: $AWS_PROFILE naming a missing profile must not
+                # break it, so this session does not read the profile from the environment.
+                core = botocore.session.Session()
+                core.session_var_map["profile"] = (None, None, None, None)
                 session = boto3.Session(
+                    botocore_session=core,
                     aws_access_key_id=DUMMY_KEY,
                     aws_secret_access_key=DUMMY_KEY,
                     region_name=self.region,
@@ -122,6 +129,3 @@ class Aws:
                     service, endpoint_url=self.endpoint_url, config=boto_config
                 )
             return self._clients[service]
-
-    def account_id_from_arn(self, arn: str) -> str:
-        return arn.split(":")[4]

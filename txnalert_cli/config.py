@@ -329,8 +329,33 @@ def _check_region(value: Any, key: str, problems: list[str], prefix: str = "") -
 def _check_endpoint(value: Any, key: str, problems: list[str], prefix: str = "") -> None:
     if value is None or value == "" or value == "local":
         return
-    if not isinstance(value, str) or not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
+    if not isinstance(value, str) or not _valid_url(value):
         problems.append(f'{prefix}{key}: must be null, "local" or an http(s) URL, got {show(value)}')
+
+
+def _valid_url(value: str) -> bool:
+    """An http(s) URL with a host and, if given, a port in 1..65535 (what botocore will accept)."""
+    from urllib.parse import urlsplit
+
+    if not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
+        return False
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:  # bad IPv6 literal, port out of range
+        return False
+    host = parts.hostname or ""
+    if not host or (port is not None and port == 0):
+        return False
+    if ":" in host:  # an IPv6 literal
+        import ipaddress
+
+        try:
+            ipaddress.IPv6Address(host.split("%", 1)[0])
+        except ValueError:
+            return False
+        return True
+    return bool(re.match(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$", host))
 
 
 def _check_queue_name(name: Any, fifo: bool, key: str, problems: list[str], prefix: str) -> str | None:
@@ -450,10 +475,15 @@ def parse(raw: Any, source: str = "<config>") -> Config:
     if not isinstance(identities, list):
         problems.append(f"{prefix}ses.identities: must be a list of email addresses or domains, got {show(identities)}")
         identities = []
+    seen_identities: set[str] = set()
     for index, identity in enumerate(identities):
         message = _identity(identity)
         if message:
             problems.append(f"{prefix}ses.identities[{index}]: {message}")
+        elif identity.lower() in seen_identities:
+            problems.append(f"{prefix}ses.identities[{index}]: {show(identity)} is listed twice")
+        else:
+            seen_identities.add(identity.lower())
 
     lam = _section(raw, "lambda", problems, prefix)
     idem = _section(raw, "idempotency", problems, prefix)
@@ -586,8 +616,21 @@ def load(explicit: str | None = None) -> Config:
 def loads(text: str, source: str = "<config>") -> Config:
     import yaml
 
+    class UniqueKeyLoader(yaml.SafeLoader):
+        """safe_load, but a key given twice in one mapping is an error (YAML would keep the last)."""
+
+    def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+        keys: set[Any] = set()
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            if key in keys:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {show(key)}", key_node.start_mark)
+            keys.add(key)
+        return loader.construct_mapping(node, deep=deep)
+
+    UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]

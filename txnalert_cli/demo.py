@@ -8,6 +8,7 @@ counts add up: emails = valid unique transactions, DLQ = malformed messages.
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -115,14 +116,13 @@ def run_demo(config: Config, *, count: int = 25, progress: Any = None) -> DemoRe
             sqs.send_message(QueueUrl=main.url, MessageBody=body, **(extra if config.queue.fifo else {}))
         say(f"sent {sent.sent} transactions, {dup.sent} duplicates, {len(MALFORMED)} malformed messages")
 
-        sink = LogSink()
-        worker = build_worker(aws, config, sink=sink, retry_delay=0, wait_seconds=1)
+        worker = build_worker(aws, config, sink=LogSink(), retry_delay=0, wait_seconds=1)
         stats = worker.run(until_empty=True)
         say(f"worker: {stats.received} received, {stats.succeeded} succeeded, {stats.failed} failed")
 
         outbox = fetch(emulator.url)
         dlq_stats = queue_stats(sqs, "dlq", config.queue.dlq.name)
-        dlq = _read_dlq(sqs, dlq_stats.url, sink)
+        dlq = _read_dlq(sqs, dlq_stats.url, worker)
         result = DemoResult(
             endpoint=emulator.url,
             plan=plan,
@@ -134,14 +134,22 @@ def run_demo(config: Config, *, count: int = 25, progress: Any = None) -> DemoRe
             dlq=dlq,
             elapsed_s=time.perf_counter() - started,
         )
-        unique = len({t.transaction_id for t in transactions})
+        unique = {t.transaction_id for t in transactions}
+        emailed = [_transaction_of(e.text) for e in outbox]
         recipients_ok = all(e.to == [config.send_test.recipient] for e in outbox)
+        depth = main_depth(sqs, main.url)
         result.checks = [
             {
                 "check": "emails = valid unique transactions",
-                "expected": unique,
+                "expected": len(unique),
                 "actual": len(outbox),
-                "ok": len(outbox) == unique,
+                "ok": len(outbox) == len(unique),
+            },
+            {
+                "check": "exactly one email per transaction",
+                "expected": True,
+                "actual": sorted(emailed) == sorted(unique),
+                "ok": sorted(emailed) == sorted(unique),
             },
             {
                 "check": "DLQ = malformed messages",
@@ -158,13 +166,19 @@ def run_demo(config: Config, *, count: int = 25, progress: Any = None) -> DemoRe
             {
                 "check": "queue empty",
                 "expected": 0,
-                "actual": main_depth(sqs, main.url),
-                "ok": main_depth(sqs, main.url) == 0,
+                "actual": depth,
+                "ok": depth == 0,
             },
         ]
         return result
     finally:
         emulator.stop()
+
+
+def _transaction_of(text: str) -> str:
+    """The transaction id an email is about (its footer names it)."""
+    match = re.search(r"about transaction ([A-Za-z0-9._:-]+)\.", text)
+    return match.group(1) if match else ""
 
 
 def main_depth(sqs: Any, url: str) -> int:
@@ -174,7 +188,7 @@ def main_depth(sqs: Any, url: str) -> int:
     return sum(int(v) for v in attrs.values())
 
 
-def _read_dlq(sqs: Any, url: str, sink: Any) -> list[dict[str, Any]]:
+def _read_dlq(sqs: Any, url: str, worker: Any) -> list[dict[str, Any]]:
     from .queues import peek
 
     messages = peek(sqs, url, 100, wait_seconds=0)
@@ -182,7 +196,7 @@ def _read_dlq(sqs: Any, url: str, sink: Any) -> list[dict[str, Any]]:
         {
             "message_id": m.message_id,
             "body": m.body if isinstance(m.body, str) else json.dumps(m.body),
-            "reason": sink.reasons.get(m.message_id, "unknown"),
+            "reason": worker.failure_reason(m.message_id) or "unknown",
         }
         for m in messages
     ]

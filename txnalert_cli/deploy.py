@@ -232,6 +232,12 @@ def partition_for(region: str) -> str:
     return "aws"
 
 
+def build_arn(service: str, region: str, account: str, resource: str) -> str:
+    """arn:<partition>:<service>:<region>:<account>:<resource>: the ARN of a regional resource by its name,
+    whether or not it exists (the policy's resources, a deleted queue's or function's ARN)."""
+    return f"arn:{partition_for(region)}:{service}:{region}:{account}:{resource}"
+
+
 # --- the function's settings --------------------------------------------------------------------
 
 
@@ -319,10 +325,9 @@ class PolicyInputs:
 
 def function_policy(inputs: PolicyInputs, account: str) -> dict[str, Any]:
     """The function role's one inline policy: least privilege, every statement scoped to named ARNs."""
-    partition = partition_for(inputs.region)
 
     def arn(service: str, resource: str) -> str:
-        return f"arn:{partition}:{service}:{inputs.region}:{account}:{resource}"
+        return build_arn(service, inputs.region, account, resource)
 
     log_group = arn("logs", f"log-group:/aws/lambda/{inputs.function_name}")
     ses_resources = [arn("ses", f"identity/{identity}") for identity in inputs.identities]

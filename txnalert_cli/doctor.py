@@ -17,6 +17,7 @@ from typing import Any
 
 from .config import VISIBILITY_FACTOR, Config
 from .errors import TxnalertError, error_code, from_botocore
+from .handler.contract import mask_account, mask_email
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 MARKS = {OK: "✔", WARN: "⚠", FAIL: "✘"}
@@ -125,7 +126,8 @@ class Doctor:
     def credentials(self) -> None:
         identity = self.aws.client("sts").get_caller_identity()
         self.account = str(identity["Account"])
-        self.add("credentials", OK, f"account {self.account} as {identity.get('Arn', '?')}")
+        principal = str(identity.get("Arn", "?")).replace(self.account, mask_account(self.account))
+        self.add("credentials", OK, f"account {mask_account(self.account)} as {principal}")
 
     def region(self) -> None:
         where = self.aws.effective_endpoint()
@@ -302,7 +304,7 @@ class Doctor:
             self.add(
                 "sandbox",
                 WARN,
-                f"in the SES sandbox; cannot receive: {recipient}",
+                f"in the SES sandbox; cannot receive: {mask_email(recipient)}",
                 "verify the recipient, use a mailbox simulator address, or request production access",
             )
         elif self.ses_account.sandbox is True:
@@ -317,7 +319,7 @@ class Doctor:
                 "sandbox",
                 OK if receivable else WARN,
                 "unknown on this endpoint (no SESv2 GetAccount)"
-                + ("" if receivable else f"; {recipient} cannot receive if the account is in the sandbox"),
+                + ("" if receivable else f"; {mask_email(recipient)} cannot receive if the account is in the sandbox"),
             )
 
     # --- Lambda ---
@@ -347,7 +349,7 @@ class Doctor:
 
     def trigger(self) -> None:
         from .deploy import is_emulator
-        from .resources import find_mappings
+        from .resources import ENABLED_STATES, find_mappings
 
         fn = self.function or {}
         main = self.queue_attrs.get("main")
@@ -361,7 +363,7 @@ class Doctor:
         self.mapping = found[0]
         m, lam = found[0], self.config.lambda_
         problems, notes = [], []
-        enabled = m.get("State") in ("Enabled", "Enabling", "Creating", "Updating")
+        enabled = m.get("State") in ENABLED_STATES
         emulator = is_emulator(self.aws)
         if emulator and enabled:
             problems.append("enabled on the emulator: moto deletes or dead-letters messages without running the code")
@@ -412,63 +414,87 @@ class Doctor:
                 detail + f" (at most {fits} invocations fit)",
                 "set lambda.max_concurrency: auto and run `txnalert setup`",
             )
+        elif peak > rate and not self.aws.is_local:
+            # Even Lambda's minimum concurrency (2) outruns the quota: throttled records are retried by SQS,
+            # and a record throttled max_receive_count times is dead-lettered.
+            self.add(
+                "concurrency vs SES rate",
+                WARN,
+                detail + ": throttled records are retried, and dead-lettered after max_receive_count throttles",
+                "request a higher SES sending quota (production access)",
+            )
         else:
-            extra = "; SES throttling is retried, nothing is lost" if peak > rate else ""
-            self.add("concurrency vs SES rate", OK, detail + extra)
+            note = " (moto's fixed stand-in quota)" if peak > rate else ""
+            self.add("concurrency vs SES rate", OK, detail + note)
 
-    def role_policy(self) -> None:
-        from .deploy import INLINE_POLICY_NAME, PolicyInputs, function_policy
+    def _role_documents(self, role: str) -> list[tuple[str, dict[str, Any]]]:
+        """Every policy that grants the role something: its inline policies and attached managed ones."""
+        from .deploy import normalize_policy
 
         iam = self.aws.client("iam")
+        documents: list[tuple[str, dict[str, Any]]] = []
+        for page in iam.get_paginator("list_role_policies").paginate(RoleName=role):
+            for name in page.get("PolicyNames", []):
+                document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+                documents.append((f"inline {name}", normalize_policy(document)))
+        for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=role):
+            for attached in page.get("AttachedPolicies", []):
+                arn = attached["PolicyArn"]
+                version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+                document = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
+                documents.append((f"managed {attached['PolicyName']}", normalize_policy(document)))
+        return documents
+
+    def role_policy(self) -> None:
+        """Least privilege, checked both ways: every (action, resource) the handler needs is granted, and
+        nothing else is: no "*", no wildcard ARN, no extra action, no NotAction/NotResource, in any policy
+        of the role (inline or attached)."""
+        from .deploy import PolicyInputs, function_policy
+
         role = self.config.lambda_.role_name
         try:
-            document = iam.get_role_policy(RoleName=role, PolicyName=INLINE_POLICY_NAME)["PolicyDocument"]
+            documents = self._role_documents(role)
         except Exception as exc:
             if error_code(exc) != "NoSuchEntity":
                 raise
+            self.add("role policy", FAIL, f"role {role} does not exist", "run `txnalert setup`")
+            return
+        required = function_policy(PolicyInputs.from_config(self.config), self.account)["Statement"]
+        needed = {(a.lower(), r) for st in required for a in st["Action"] for r in st["Resource"]}
+        allows: list[dict[str, Any]] = []
+        star, broad, extra = [], [], []
+        for label, document in documents:
+            for statement in document.get("Statement", []):
+                if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
+                    continue
+                allows.append(statement)
+                if "NotAction" in statement or "NotResource" in statement:
+                    broad.append(f"NotAction/NotResource in {label}")
+                    continue
+                for resource in statement.get("Resource", []):
+                    if resource == "*":
+                        star.append(label)
+                        continue
+                    for action in statement.get("Action", []):
+                        if (action.lower(), resource) not in needed:
+                            extra.append(f"{action} on {resource} ({label})")
+        missing = sorted(f"{a} on {r}" for a, r in needed if not _grants(allows, a, r))
+        problems = []
+        if star:
+            problems.append('"Resource": "*" in ' + ", ".join(sorted(set(star))))
+        problems.extend(broad)
+        if extra:
+            shown = ", ".join(extra[:3]) + (f" and {len(extra) - 3} more" if len(extra) > 3 else "")
+            problems.append(f"grants beyond what the handler needs: {shown}")
+        if missing:
+            shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+            problems.append(f"missing {shown}")
+        if problems:
             self.add(
                 "role policy",
                 FAIL,
-                f"role {role} or its policy {INLINE_POLICY_NAME} does not exist",
-                "run `txnalert setup`",
-            )
-            return
-        if isinstance(document, str):
-            from urllib.parse import unquote
-
-            document = json.loads(unquote(document))
-        statements = document.get("Statement", [])
-        statements = [statements] if isinstance(statements, dict) else statements
-        problems = []
-        star = [
-            s.get("Sid", "?")
-            for s in statements
-            if s.get("Effect") == "Allow"
-            and (
-                "*" in ([s["Resource"]] if isinstance(s.get("Resource"), str) else s.get("Resource", []))
-                or "NotResource" in s
-            )
-        ]
-        if star:
-            problems.append(f'"Resource": "*" in {", ".join(star)}')
-        required = function_policy(PolicyInputs.from_config(self.config), self.account or "*")["Statement"]
-        missing = []
-        for statement in required:
-            for action in statement["Action"]:
-                resource = statement["Resource"][0]
-                if not _grants(statements, action, resource):
-                    missing.append(action)
-        if missing:
-            problems.append(f"missing {', '.join(missing)}")
-        attached = [p["PolicyName"] for p in iam.list_attached_role_policies(RoleName=role).get("AttachedPolicies", [])]
-        if problems:
-            self.add("role policy", FAIL, f"{role}: " + "; ".join(problems), "run `txnalert setup`")
-        elif attached:
-            self.add(
-                "role policy",
-                WARN,
-                f"{role} also has managed policies attached: {', '.join(attached)}",
-                "detach them: the inline policy grants what the function needs",
+                f"{role}: " + "; ".join(problems),
+                "run `txnalert setup` (it rewrites the inline policy and removes other grants)",
             )
         else:
             self.add("role policy", OK, f'{role}: least privilege, no "*" resource, covers every handler action')

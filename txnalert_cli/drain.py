@@ -8,6 +8,10 @@ in the archive, possibly both (at-least-once), never in neither.
 
 The receive/handle/delete loop (`Consumer`) is shared with the manual redrive path, whose "somewhere
 else" is the main queue (a successful SendMessageBatch instead of an fsync).
+
+`drain --match` holds the messages that do not match in flight until the end of its scan, then makes
+them all visible again: each is received once per drain (its receive count goes up by one), and a
+drain killed before it released them leaves them in flight only until their visibility timeout ends.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import json
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -25,17 +30,22 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .errors import TxnalertError, UsageError, from_botocore
+from .errors import TxnalertError, UsageError, error_code, from_botocore
 
 RECEIVE_BATCH = 10
 # Long enough to cover writing, fsyncing and deleting one batch, so that no message of a batch in
-# hand is redelivered to another thread (or another drain) before it is deleted.
+# hand is redelivered to another thread (or another drain) before it is deleted. Messages a --match
+# scan holds get it too, extended every half of it while the scan runs: after a SIGKILL they are
+# visible again within this many seconds.
 VISIBILITY_TIMEOUT = 60
 DEFAULT_THREADS = 4
 # After an empty receive on a queue that still reports messages, long-poll this many seconds.
 EMPTY_WAIT = 2
 # Receives in a row that bring nothing new while the queue still reports messages: then stop.
 MAX_IDLE_RECEIVES = 5
+# The most messages a --match scan holds in flight (one id and one receipt handle each, under 1 KB):
+# at this many it stops, releases them, and says so.
+MAX_HELD = 10_000
 ARCHIVE_FIELDS = ("message_id", "body", "attributes", "message_attributes", "receive_count", "queue")
 
 Message = dict[str, Any]
@@ -80,13 +90,12 @@ def encode_message_attributes(attributes: dict[str, Any]) -> dict[str, dict[str,
 
 def archive_record(message: Message, queue: str) -> dict[str, Any]:
     """One archive line: what `replay` needs to send the message again, and what an operator reads."""
-    attrs = dict(message.get("Attributes", {}))
     return {
         "message_id": message["MessageId"],
         "body": message.get("Body", ""),
-        "attributes": attrs,
+        "attributes": dict(message.get("Attributes", {})),
         "message_attributes": encode_message_attributes(message.get("MessageAttributes", {})),
-        "receive_count": int(attrs.get("ApproximateReceiveCount", 0)),
+        "receive_count": receive_count(message),
         "queue": queue,
         "drained_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
     }
@@ -97,23 +106,28 @@ class Archive:
 
     One writer at a time (a lock around write + fsync of a batch's lines). Each batch is one
     os.write of whole lines, so a kill leaves at most one torn last line, whose messages were not
-    deleted. Opening an archive whose last line is torn starts a new line first.
+    deleted. Opening an archive whose last line is torn starts a new line first. `created` says
+    whether this archive made the file (so that `remove_if_unused` may delete it).
     """
 
-    def __init__(self, path: Path, fd: int) -> None:
+    def __init__(self, path: Path, fd: int, *, created: bool = False) -> None:
         self.path = path
+        self.created = created
         self._fd = fd
         self._lock = threading.Lock()
         self.lines = 0
 
     @classmethod
     def open(cls, path: Path, flag: str = "--to") -> Archive:
-        created = not path.exists()
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)  # messages hold personal data
+            try:  # messages hold personal data: 0600
+                fd, created = os.open(path, flags | os.O_EXCL, 0o600), True
+            except FileExistsError:
+                fd, created = os.open(path, flags, 0o600), False
         except OSError as exc:
             raise UsageError(f"{flag} {path}: cannot write: {exc.strerror}") from None
-        archive = cls(path, fd)
+        archive = cls(path, fd, created=created)
         try:
             if not created and path.stat().st_size > 0:
                 with path.open("rb") as handle:
@@ -156,6 +170,16 @@ class Archive:
             os.close(self._fd)
             self._fd = -1
 
+    def remove_if_unused(self) -> bool:
+        """Close; delete the file if this archive created it and wrote no line to it (a drain that
+        drained nothing leaves no empty file). A file that existed before is never deleted."""
+        self.close()
+        if not self.created or self.lines:
+            return False
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        return True
+
 
 # --- the receive / handle / delete loop ------------------------------------------------------------
 
@@ -177,7 +201,10 @@ Handler = Callable[[list[Message]], Outcome]
 class ConsumeResult:
     handled: int = 0  # written elsewhere (archived, or sent)
     deleted: int = 0  # ... and deleted from the source
-    skipped: int = 0  # distinct messages that did not match --match, made visible again
+    skipped: int = 0  # distinct messages that did not match --match: held, then made visible again
+    near_limit: int = 0  # ... of them now at max_receive_count - 1 receives or more
+    received_again: int = 0  # receives of a skipped message whose hold had lapsed: the scan stops at the first
+    release_failed: int = 0  # skipped messages not made visible again: in flight until their timeout ends
     delete_failed: list[str] = field(default_factory=list)  # "message-id: reason": handled, still on the queue
     errors: list[str] = field(default_factory=list)  # handler errors: not handled, still on the queue
     stopped: str = ""  # why it stopped before the queue was empty ("" when it was)
@@ -196,12 +223,43 @@ def _translate(exc: BaseException) -> TxnalertError:
     return from_botocore(exc) or TxnalertError(f"{type(exc).__name__}: {exc}")
 
 
+def receive_count(message: Message) -> int:
+    """The message's ApproximateReceiveCount, this receive included."""
+    return int(message.get("Attributes", {}).get("ApproximateReceiveCount", 0))
+
+
+def extend_visibility(sqs: Any, url: str, handles: list[str], seconds: int) -> None:
+    """Keep received messages in flight `seconds` more (from now), in batches of 10. An entry SQS
+    refuses (a stale receipt handle) is left as it is: that message's hold may lapse, see `_hold`."""
+    for start in range(0, len(handles), RECEIVE_BATCH):
+        chunk = handles[start : start + RECEIVE_BATCH]
+        sqs.change_message_visibility_batch(
+            QueueUrl=url,
+            Entries=[{"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": seconds} for i, h in enumerate(chunk)],
+        )
+
+
 class Consumer:
     """Receive batches of 10 on several threads; hand each batch to `handle`; delete what it did.
 
-    Stops when the queue gives an empty receive (or, with `match`, only messages already skipped)
-    and reports no more visible messages than we skipped; at `limit` handled messages (never more);
-    on Ctrl-C after the batches in hand; on the first error.
+    Stops when the queue gives an empty receive and reports no more visible messages than the ones
+    it left on it; at `limit` handled messages (never more); on Ctrl-C after the batches in hand; on the
+    first error; with `match`, when it holds `max_held` skipped messages.
+
+    With `match`, only messages whose body contains it are handed over. The others are *held*: left in
+    flight (invisible) for the rest of the scan, their visibility extended while it runs, and all made
+    visible again (visibility 0) when it ends, however it ends (a `finally`). So each is received once
+    per drain, its receive count going up by exactly one: were they made visible again after each
+    receive, the threads would receive the same first messages over and over, raising their receive
+    count toward the queue's maxReceiveCount, and never reach the messages behind them. A drain killed
+    with SIGKILL cannot release them: they stay in flight until their visibility timeout ends (at most
+    `visibility_timeout` seconds), then are visible again, never lost. Should a hold lapse anyway (the
+    scan outran the extensions) and a skipped message come back, the scan stops at once ("hold-lapsed"):
+    no message is received a third time. A skipped message whose receive count reached
+    max_receive_count - 1 is counted (`near_limit`) for the report; being held, it is not received again.
+    Holding costs one message id and one receipt handle per skipped message (under 1 KB): at most
+    `max_held` (10,000: a few MB), then the scan stops and says so. On a FIFO queue a held message blocks
+    the messages behind it in its group (FIFO order): the scan cannot reach them and stops idle, saying so.
     """
 
     def __init__(
@@ -216,6 +274,7 @@ class Consumer:
         max_receive_count: int | None = None,
         progress: Callable[[int], None] | None = None,
         visibility_timeout: int = VISIBILITY_TIMEOUT,
+        max_held: int = MAX_HELD,
     ) -> None:
         self.sqs = sqs
         self.url = url
@@ -226,14 +285,19 @@ class Consumer:
         self.max_receive_count = max_receive_count
         self.progress = progress
         self.visibility_timeout = visibility_timeout
+        self.max_held = max_held
         self.result = ConsumeResult()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._reserved = 0
-        # Ids of the messages we left on the queue (not matching --match, or not handled), to know when
-        # all the queue still holds is those: kept only for them, so memory does not grow with the drain.
+        # Ids of the messages handed over but not handled (`Outcome.keep`), made visible again at once:
+        # to know when all the queue still shows is those. Kept only for them, not per message drained.
         self._left_ids: set[str] = set()
-        self._holding = 0  # skipped messages received and not yet made visible again
+        # --match: the messages held (id: receive count when first held), and their receipt handles, by when
+        # to extend them (oldest first).
+        self._held_ids: dict[str, int] = {}
+        self._held: deque[tuple[float, list[str]]] = deque()
+        self._keeper_error: BaseException | None = None
 
     # -- bookkeeping under the lock
 
@@ -270,6 +334,11 @@ class Consumer:
         started = time.perf_counter()
         pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="consume")
         futures: list[Future[None]] = []
+        scan_over = threading.Event()
+        keeper = None
+        if self.match is not None:
+            keeper = threading.Thread(target=self._keep_held, args=(scan_over,), name="consume-keeper", daemon=True)
+            keeper.start()
         try:
             try:
                 futures.extend(pool.submit(self._worker) for _ in range(self.threads))
@@ -280,10 +349,17 @@ class Consumer:
                 self.result.interrupted = True
                 self.stop("interrupted")
                 wait(futures)  # finish the batches in hand; a second Ctrl-C still waits for them below
+            finally:
+                pool.shutdown(wait=True)
         finally:
-            pool.shutdown(wait=True)
+            scan_over.set()
+            if keeper is not None:
+                keeper.join()
+            self._release_held()
         self.result.elapsed_s = time.perf_counter() - started
         errors = [e for e in (f.exception() for f in futures) if e is not None]
+        if self._keeper_error is not None:
+            errors.append(self._keeper_error)
         if errors:
             self.result.error = _translate(errors[0])
         return self.result
@@ -323,14 +399,13 @@ class Consumer:
             else:
                 matched = [m for m in messages if self.match in m.get("Body", "")]
                 others = [m for m in messages if self.match not in m.get("Body", "")]
-            fresh = self._leave(others, skipped=True)
+            fresh = self._hold(others)
             done = 0
             try:
                 done, kept = self._process(matched)
-                fresh += self._leave(kept, skipped=False)
+                fresh += self._leave(kept)
             finally:
                 self._settle(want, done)
-                self._release_skipped(others)
             if done == 0 and fresh == 0:
                 # Nothing new: an empty receive, or only messages we already left on the queue.
                 idle += 1
@@ -340,50 +415,109 @@ class Consumer:
                     self.stop("idle")
                     return
                 wait_seconds = 0 if messages else EMPTY_WAIT
-            elif not matched and self._finished():
-                # Only skipped messages, some new: stop now if they are all the queue holds, rather
-                # than receive them again (each receive raises their receive count).
-                return
             else:
                 idle, wait_seconds = 0, 0
 
-    def _leave(self, messages: list[Message], *, skipped: bool) -> int:
-        """Note messages left on the queue (not matching, or not handled); returns how many are new."""
+    # -- messages left on the queue
+
+    def _leave(self, messages: list[Message]) -> int:
+        """Note messages handed over but not handled (made visible again); returns how many are new."""
         if not messages:
             return 0
         with self._lock:
-            fresh = 0
-            for message in messages:
-                if message["MessageId"] not in self._left_ids:
-                    self._left_ids.add(message["MessageId"])
-                    fresh += 1
-                    if skipped:
-                        self.result.skipped += 1
-            if skipped:
-                self._holding += len(messages)
+            fresh = len({m["MessageId"] for m in messages} - self._left_ids)
+            self._left_ids.update(m["MessageId"] for m in messages)
         return fresh
 
-    def _release_skipped(self, others: list[Message]) -> None:
-        if not others:
-            return
-        try:
-            self._release(others)
-        finally:
-            with self._lock:
-                self._holding -= len(others)
-        if self.max_receive_count:
-            # Every receive of a skipped message counts toward the queue's maxReceiveCount: stop before
-            # this drain is what sends a message that did not match to the DLQ.
-            worst = max(int(m.get("Attributes", {}).get("ApproximateReceiveCount", 0)) for m in others)
-            if worst >= max(self.max_receive_count - 1, 1):
-                self.stop(f"receive-count:{worst}")
+    def _hold(self, messages: list[Message]) -> int:
+        """Keep skipped messages in flight until the end of the scan; returns how many are new to it."""
+        if not messages:
+            return 0
+        margin = max(self.max_receive_count - 1, 1) if self.max_receive_count else None
+        fresh = worst = 0
+        reason = ""
+        with self._lock:
+            self._held.append((time.monotonic() + self.visibility_timeout / 2, [m["ReceiptHandle"] for m in messages]))
+            result = self.result
+            for message in messages:
+                count = receive_count(message)
+                first = self._held_ids.get(message["MessageId"])
+                if first is not None:
+                    # Received again. With the same receive count, a duplicate delivery (SQS standard
+                    # queues deliver at least once): nothing more to do. With a higher one, its hold
+                    # lapsed (the scan outran the extensions of its visibility timeout) and this receive
+                    # raised its count once more: stop before that happens again.
+                    if count > first:
+                        result.received_again += 1
+                        worst = max(worst, count)
+                    continue
+                self._held_ids[message["MessageId"]] = count
+                fresh += 1
+                result.skipped += 1
+                if margin is not None and count >= margin:
+                    result.near_limit += 1
+            if worst:
+                reason = f"hold-lapsed:{worst}"
+            elif len(self._held_ids) >= self.max_held:
+                reason = f"held:{self.max_held}"
+        if reason:
+            self.stop(reason)
+        return fresh
+
+    def _keep_held(self, scan_over: threading.Event) -> None:
+        """Keeper thread: extend the held messages' visibility before it ends, until the scan is over.
+
+        Each held message is extended every half visibility timeout: at 10,000 held and 60 s, some 1,000
+        ChangeMessageVisibilityBatch calls every 30 s, spread over as many threads as the scan has."""
+        interval = min(1.0, self.visibility_timeout / 4)
+
+        def extend(handles: list[str]) -> None:
+            extend_visibility(self.sqs, self.url, handles, self.visibility_timeout)
+
+        with ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="consume-keeper") as extenders:
+            while not scan_over.wait(interval):
+                now = time.monotonic()
+                with self._lock:
+                    due: list[str] = []
+                    while self._held and self._held[0][0] <= now:
+                        due.extend(self._held.popleft()[1])
+                if not due:
+                    continue
+                try:
+                    list(extenders.map(extend, [due[i : i + RECEIVE_BATCH] for i in range(0, len(due), RECEIVE_BATCH)]))
+                except BaseException as exc:
+                    self._keeper_error = exc
+                    self.stop("error")
+                    return
+                finally:
+                    with self._lock:
+                        self._held.append((time.monotonic() + self.visibility_timeout / 2, due))
+
+    def _release_held(self) -> None:
+        """End of the scan: make every held message visible again, in batches of 10; on failure, the
+        rest stay in flight until their visibility timeout ends."""
+        with self._lock:
+            handles = [h for _, batch in self._held for h in batch]
+            self._held.clear()
+        for start in range(0, len(handles), RECEIVE_BATCH):
+            try:
+                self._release_handles(handles[start : start + RECEIVE_BATCH])
+            except (Exception, KeyboardInterrupt) as exc:
+                self.result.release_failed = len(handles) - start
+                if isinstance(exc, KeyboardInterrupt):
+                    self.result.interrupted = True
+                elif self.result.error is None:
+                    self.result.error = _translate(exc)
+                return
 
     def _finished(self) -> bool:
         """Nothing left for us: the queue reports no more visible messages than the ones we left on it."""
         attrs = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["ApproximateNumberOfMessages"])
         visible = int(attrs.get("Attributes", {}).get("ApproximateNumberOfMessages", 0))
         with self._lock:
-            return visible <= len(self._left_ids) - self._holding
+            return visible <= len(self._left_ids)
+
+    # -- handing over, deleting
 
     def _process(self, messages: list[Message]) -> tuple[int, list[Message]]:
         """Hand a batch over, delete what was handled; returns (handled, messages kept on the queue)."""
@@ -434,15 +568,15 @@ class Consumer:
                 )
         return len(messages) - len(failed)
 
-    def _release(self, messages: list[Message]) -> None:
+    def _release_handles(self, handles: list[str]) -> None:
         from .queues import release
 
-        release(self.sqs, self.url, [m["ReceiptHandle"] for m in messages])
+        release(self.sqs, self.url, handles)
 
     def _release_quietly(self, messages: list[Message]) -> None:
         """Best effort: if this fails the messages become visible anyway when their timeout ends."""
         with contextlib.suppress(Exception):
-            self._release(messages)
+            self._release_handles([m["ReceiptHandle"] for m in messages])
 
 
 # --- drain ------------------------------------------------------------------------------------------
@@ -451,7 +585,7 @@ class Consumer:
 @dataclass
 class DrainResult:
     queue: str
-    archive: Path | None
+    archive: Path | None  # None with --no-archive, or when nothing was drained into a file drain created
     consumed: ConsumeResult
 
     def as_dict(self) -> dict[str, Any]:
@@ -461,6 +595,8 @@ class DrainResult:
             "archive": str(self.archive) if self.archive else None,
             "queue": self.queue,
             "skipped": c.skipped,
+            "skipped_near_dlq": c.near_limit,
+            "not_released": c.release_failed,
             "delete_failed": c.delete_failed,
             "stopped": c.stopped or None,
             "elapsed_s": round(c.elapsed_s, 3),
@@ -478,8 +614,13 @@ def drain(
     threads: int = DEFAULT_THREADS,
     max_receive_count: int | None = None,
     progress: Callable[[int], None] | None = None,
+    visibility_timeout: int = VISIBILITY_TIMEOUT,
+    max_held: int | None = None,
 ) -> DrainResult:
-    """Archive then delete the messages of `url` (all of them, at most `limit`, or those matching)."""
+    """Archive then delete the messages of `url` (all of them, at most `limit`, or those matching).
+
+    With `match`, the messages that do not match are held in flight until the scan ends, then made
+    visible again: each is received once, its receive count going up by one (see `Consumer`)."""
 
     def handle(messages: list[Message]) -> Outcome:
         if archive is not None:
@@ -495,13 +636,27 @@ def drain(
         match=match,
         max_receive_count=max_receive_count if match is not None else None,
         progress=progress,
+        visibility_timeout=visibility_timeout,
+        max_held=MAX_HELD if max_held is None else max_held,
     )
     return DrainResult(queue=queue, archive=archive.path if archive else None, consumed=consumer.run())
 
 
 # --- purge ------------------------------------------------------------------------------------------
 
+PURGE_IN_PROGRESS_CODES = frozenset({"AWS.SimpleQueueService.PurgeQueueInProgress", "PurgeQueueInProgress"})
 
-def purge(sqs: Any, url: str) -> None:
-    """PurgeQueue: SQS deletes every message (visible, in flight, delayed) within 60 seconds."""
-    sqs.purge_queue(QueueUrl=url)
+
+def purge(sqs: Any, url: str, name: str) -> None:
+    """PurgeQueue: SQS deletes every message (visible, in flight, delayed) within 60 seconds.
+
+    SQS allows one purge per queue every 60 seconds, and refuses the next with PurgeQueueInProgress."""
+    try:
+        sqs.purge_queue(QueueUrl=url)
+    except Exception as exc:
+        if error_code(exc) in PURGE_IN_PROGRESS_CODES:
+            raise TxnalertError(
+                f"a purge of {name} is already running (SQS allows one every 60 seconds): "
+                "nothing more was purged; retry in up to 60 s"
+            ) from None
+        raise

@@ -199,6 +199,7 @@ class EmulatorStatus:
             "port": self.port,
             "url": self.url,
             "log": self.log,
+            "started_at": self.started_at,
         }
 
 
@@ -293,15 +294,21 @@ def up(port: int = DEFAULT_PORT, timeout: float = 30.0) -> tuple[EmulatorStatus,
         )
     url = f"http://{LOOPBACK}:{port}"
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise EmulatorError(f"the emulator exited at start (code {proc.returncode}); see {log_path}")
-        if answers(url, timeout=0.5):
-            break
-        time.sleep(0.1)
-    else:
-        proc.terminate()
-        raise EmulatorError(f"the emulator did not answer on {url} within {timeout:.0f} s; see {log_path}")
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise EmulatorError(f"the emulator exited at start (code {proc.returncode}); see {log_path}")
+            if answers(url, timeout=0.5):
+                break
+            time.sleep(0.1)
+        else:
+            raise EmulatorError(f"the emulator did not answer on {url} within {timeout:.0f} s; see {log_path}")
+    except BaseException:  # no answer, or Ctrl-C: leave no orphan server without a state file
+        if proc.poll() is None:
+            proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
+        raise
     state = {"pid": proc.pid, "port": port, "log": str(log_path), "started_at": time.time()}
     _state_file().write_text(json.dumps(state))
     return status(), True

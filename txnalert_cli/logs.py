@@ -28,6 +28,10 @@ MAX_EVENTS_PER_PUT = 10_000
 MAX_BYTES_PER_PUT = 1_048_576
 EVENT_OVERHEAD = 26
 _DURATION = re.compile(r"^(\d+)\s*([smhd])$")
+_TXN_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# --follow re-reads this far back on each poll: CloudWatch ingests late and out of order across streams
+# (concurrent invocations); events already printed are skipped by their eventId.
+FOLLOW_LOOKBACK_MS = 60_000
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -99,7 +103,17 @@ def parse_since(text: str, now: float | None = None) -> int:
     if not match:
         raise UsageError(f"--since must be a duration such as 30s, 10m, 2h or 1d, got {text!r}")
     seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    return int(((now if now is not None else time.time()) - seconds) * 1000)
+    current = now if now is not None else time.time()
+    if seconds > current:
+        raise UsageError(f"--since {text} reaches back before 1970")
+    return int((current - seconds) * 1000)
+
+
+def check_transaction_id(txn: str | None) -> str | None:
+    """--txn goes into a filter pattern: only the characters a transaction id may have (the contract's)."""
+    if txn is not None and not _TXN_ID.match(txn):
+        raise UsageError(f"--txn must be a transaction id (letters, digits, . _ : -; at most 128), got {txn!r}")
+    return txn
 
 
 def parse_level(text: str | None) -> int | None:
@@ -196,7 +210,7 @@ def read_events(
             raise
         batch.sort(key=lambda e: e.timestamp)
         for event in batch:
-            start = max(start, event.timestamp)
+            start = max(start, event.timestamp - FOLLOW_LOOKBACK_MS)
             if matches(event, txn=txn, min_level=min_level):
                 yield event
         if len(seen) > 100_000:  # bounded memory when following for a long time

@@ -34,10 +34,11 @@ class OutboxEmail:
 
     @property
     def first_line(self) -> str:
-        for line in self.text.splitlines():
-            if line.strip():
-                return line.strip()
-        return ""
+        """The line that says what happened ("Your account ending ..."), past the greeting."""
+        lines = [line.strip() for line in self.text.splitlines() if line.strip()]
+        if len(lines) > 1 and lines[0].startswith("Hello"):
+            return lines[1]
+        return lines[0] if lines else ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -89,9 +90,9 @@ def _parts(raw: str) -> tuple[str, str, str, list[str]]:
             continue
         content_type = part.get_content_type()
         if content_type == "text/plain" and not text:
-            text = part.get_content()
+            text = part.get_content().replace("\r\n", "\n")
         elif content_type == "text/html" and not html:
-            html = part.get_content()
+            html = part.get_content().replace("\r\n", "\n")
     return subject, text, html, to
 
 

@@ -8,6 +8,20 @@ the changed attributes) or `unchanged`. What does not exist yet is referred to b
 `<arn of txq-dlq>` that the executor resolves as it goes. `Executor.apply(plan)` carries the plan out in
 order and stops at the first failure, saying what was done and what was not. A dry run is the same plan,
 printed.
+
+What an existing resource of the same name may become (ownership)
+    txnalert marks what it creates with the config's tags (`managed-by: txnalert` plus `tags`).
+    - The IAM role and the Lambda function are changed only when they carry every one of those tags.
+      Otherwise the plan fails with ResourceConflict and changes nothing: taking them over would replace
+      another owner's code, or strip the role's other policies (least privilege: the role keeps only
+      txnalert's inline policy, and the plan says which policies it would `remove`).
+    - Queues, the idempotency table and SES identities of the same name are adopted: txnalert adds its
+      tags and sets the attributes it manages; nothing is deleted and no data is touched. When such a
+      resource lacks `managed-by: txnalert`, the plan's details say `adopt (untagged)`.
+    - The trigger has no tags: the mapping from the config's queue to the config's function (by the
+      function's ARN, built from its name when the function does not exist) is adopted and updated, never
+      duplicated. Lambda keeps a deleted function's mappings; such an orphan is re-attached to the
+      function created again under the same name.
 """
 
 from __future__ import annotations
@@ -16,9 +30,9 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from .config import RETENTION_MAX, Config, layer_region_problem
+from .config import MANAGED_BY_KEY, MANAGED_BY_VALUE, RETENTION_MAX, Config, layer_region_problem
 from .errors import (
     ApplyError,
     ConfigError,
@@ -28,6 +42,7 @@ from .errors import (
     error_code,
     from_botocore,
 )
+from .queues import NOT_FOUND_CODES as QUEUE_NOT_FOUND_CODES
 
 if TYPE_CHECKING:
     from .deploy import FunctionPackage, PolicyInputs
@@ -50,9 +65,14 @@ _PROPAGATION_MESSAGES = (
     "the role defined for the function cannot be assumed",
     "execution role does not have permissions",
 )
-# Event source mapping states: the ones that mean "enabled", and the transitional ones an update must wait out.
-_ENABLED_STATES = frozenset({"Enabled", "Enabling", "Creating", "Updating"})
-_TRANSITIONAL_STATES = frozenset({"Creating", "Enabling", "Disabling", "Updating"})
+# Event source mapping states: the ones that mean "enabled" (also for doctor), and the transitional ones an
+# update must wait out, for at most MAPPING_SETTLE_SECONDS.
+ENABLED_STATES: tuple[str, ...] = ("Enabled", "Enabling", "Creating", "Updating")
+TRANSITIONAL_STATES: tuple[str, ...] = ("Creating", "Enabling", "Disabling", "Updating")
+MAPPING_SETTLE_SECONDS = 60.0
+
+# How the plan's details say that an existing resource without `managed-by: txnalert` is taken over.
+ADOPT_UNTAGGED = "adopt (untagged)"
 
 # The idempotency table's layout is the Powertools DynamoDB persistence layer's default (the handler's
 # constants are the source of truth; they are repeated here so the CLI does not import the handler's
@@ -66,6 +86,10 @@ _IMMUTABLE_QUEUE_ATTRIBUTES = ("FifoQueue",)
 
 class RoleNotReady(TxnalertError):
     """Lambda kept refusing a new role (IAM propagation) for longer than we wait."""
+
+
+class MappingNotSettled(TxnalertError):
+    """An event source mapping stayed in a transitional state for longer than we wait."""
 
 
 # --- desired resources ----------------------------------------------------------------------------
@@ -340,6 +364,49 @@ def _tag_diff(have: dict[str, str], want: dict[str, str]) -> dict[str, Any]:
     return {k: {"from": have.get(k), "to": v} for k, v in want.items() if have.get(k) != v}
 
 
+def tags_dict(tags: list[dict[str, str]] | None) -> dict[str, str]:
+    """[{"Key": k, "Value": v}, ...] (IAM, DynamoDB, SESv2) -> {k: v}."""
+    return {t["Key"]: t["Value"] for t in tags or []}
+
+
+def _tags_list(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+def missing_tags(have: dict[str, str], want: dict[str, str]) -> dict[str, str]:
+    """The tags of `want` that `have` lacks (or carries with another value): empty when the resource is ours."""
+    return {k: v for k, v in want.items() if have.get(k) != v}
+
+
+def tags_text(tags: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(tags.items()))
+
+
+def _adopting(diff: dict[str, Any], have: dict[str, str], want: dict[str, str]) -> dict[str, Any]:
+    """An adoptable resource's update details: `Ownership: adopt (untagged)` first when txnalert did not create
+    it (no `managed-by: txnalert`), then `diff` (its attributes), then the tags to add."""
+    details: dict[str, Any] = {}
+    if have.get(MANAGED_BY_KEY) != MANAGED_BY_VALUE:
+        details["Ownership"] = ADOPT_UNTAGGED
+    details.update(diff)
+    tag_diff = _tag_diff(have, want)
+    if tag_diff:
+        details["Tags"] = tag_diff
+    return details
+
+
+def _refuse_unowned(what: str, name: str, have: dict[str, str], want: dict[str, str], rename: str) -> None:
+    """ResourceConflict unless the resource carries the config's tags: it is never changed then."""
+    missing = missing_tags(have, want)
+    if not missing:
+        return
+    why = f"no {MANAGED_BY_KEY} tag" if MANAGED_BY_KEY in missing else f"not tagged {tags_text(missing)}"
+    raise ResourceConflict(
+        f"{what} {name!r} exists and was not created by txnalert for this config ({why}): set {rename} to another "
+        f"name, or tag it {tags_text(missing)} to let txnalert manage it"
+    )
+
+
 def placeholder(what: str) -> str:
     """How the plan refers to the ARN of something that does not exist yet."""
     return f"<arn of {what}>"
@@ -348,6 +415,73 @@ def placeholder(what: str) -> str:
 def unqualified_function_arn(arn: str) -> str:
     """arn:aws:lambda:r:a:function:name[:qualifier] -> arn:aws:lambda:r:a:function:name."""
     return ":".join(arn.split(":")[:7])
+
+
+def account_id(aws: Any) -> str:
+    """The account id of the credentials (STS GetCallerIdentity; moto: 123456789012)."""
+    return str(aws.client("sts").get_caller_identity()["Account"])
+
+
+_T = TypeVar("_T")
+# The error codes with which each service says "no such resource".
+NOT_FOUND_CODES: dict[str, tuple[str, ...]] = {
+    QUEUE: QUEUE_NOT_FOUND_CODES,
+    TABLE: ("ResourceNotFoundException",),
+    IDENTITY: ("NotFoundException",),
+    ROLE: ("NoSuchEntity",),
+    FUNCTION: ("ResourceNotFoundException",),
+    MAPPING: ("ResourceNotFoundException",),
+}
+
+
+def if_exists(kind: str, call: Callable[[], _T]) -> _T | None:
+    """`call()`'s answer; None when AWS answers that the resource (of `kind`) does not exist."""
+    try:
+        return call()
+    except Exception as exc:
+        if error_code(exc) in NOT_FOUND_CODES[kind]:
+            return None
+        raise
+
+
+def queue_url(sqs: Any, name: str) -> str | None:
+    """The queue's URL; None when it does not exist."""
+    found = if_exists(QUEUE, lambda: sqs.get_queue_url(QueueName=name))
+    return None if found is None else str(found["QueueUrl"])
+
+
+def queue_arn_of(sqs: Any, url: str) -> str:
+    return str(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+
+
+def built_arn(aws: Any, account: str, service: str, resource: str) -> str:
+    """The ARN of a regional resource by its name (it may not exist): a queue's is
+    `built_arn(aws, account, "sqs", name)`, a function's `built_arn(aws, account, "lambda", f"function:{name}")`."""
+    from .deploy import build_arn
+
+    return build_arn(service, aws.region, account, resource)
+
+
+def identity_tags(aws: Any, found: dict[str, Any], arn: str) -> dict[str, str]:
+    """An SES identity's tags: GetEmailIdentity's `Tags` (`found`) and ListTagsForResource on its ARN.
+
+    On AWS both read the same tags. moto keeps two stores: the tags given to CreateEmailIdentity are
+    returned by GetEmailIdentity only, the tags added by TagResource by ListTagsForResource only; reading
+    both lets an identity tagged after its creation be recognised on the emulator too."""
+    tags = tags_dict(found.get("Tags"))
+    listed = aws.client("sesv2").list_tags_for_resource(ResourceArn=arn).get("Tags")
+    return {**tags, **tags_dict(listed)}
+
+
+def apply_error(exc: Exception, failed: str, done: list[str], not_done: list[str]) -> ApplyError | None:
+    """The ApplyError for `failed` (what was being done) when `exc` is an AWS or txnalert error; None for
+    anything else (a bug: let it propagate)."""
+    translated = from_botocore(exc)
+    if translated is None and isinstance(exc, TxnalertError):
+        translated = exc
+    if translated is None:
+        return None
+    return ApplyError(f"{failed} failed: {translated.message}", done, not_done)
 
 
 def find_mappings(lam: Any, queue_arn: str, function_arn: str) -> list[dict[str, Any]]:
@@ -391,7 +525,7 @@ class Planner:
     def account(self) -> str:
         """The account id of the credentials (STS GetCallerIdentity; moto: 123456789012)."""
         if self._account is None:
-            self._account = str(self.aws.client("sts").get_caller_identity()["Account"])
+            self._account = account_id(self.aws)
         return self._account
 
     def plan(self, specs: list[Any]) -> Plan:
@@ -425,11 +559,8 @@ class Planner:
         iam = self.aws.client("iam")
         want_policy = spec.policy(self.account)
         resolved = {"policy": want_policy}
-        try:
-            role = iam.get_role(RoleName=spec.name)["Role"]
-        except Exception as exc:
-            if error_code(exc) != "NoSuchEntity":
-                raise
+        found = if_exists(ROLE, lambda: iam.get_role(RoleName=spec.name))
+        if found is None:
             details = {
                 "AssumeRolePolicy": LAMBDA_PRINCIPAL,
                 "InlinePolicy": spec.policy_name,
@@ -437,6 +568,9 @@ class Planner:
                 "Tags": dict(spec.tags),
             }
             return Change(ROLE, spec.name, CREATE, details, spec, resolved=resolved)
+        role = found["Role"]
+        tags = tags_dict(iam.list_role_tags(RoleName=spec.name).get("Tags"))
+        _refuse_unowned("role", spec.name, tags, spec.tags, "lambda.role_name")
         diff: dict[str, Any] = {}
         trust = role.get("AssumeRolePolicyDocument")
         if normalize_policy(trust) != normalize_policy(spec.trust_policy()):
@@ -459,23 +593,17 @@ class Planner:
         )
         if others or attached:  # least privilege: the role grants what our one policy grants, nothing else
             diff["OtherPolicies"] = {"from": others + attached, "to": []}
-        tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=spec.name).get("Tags", [])}
-        tag_diff = _tag_diff(tags, spec.tags)
-        if tag_diff:
-            diff["Tags"] = tag_diff
         current = {"arn": role["Arn"], "other_inline": others, "attached": attached}
         return Change(ROLE, spec.name, UPDATE if diff else UNCHANGED, diff, spec, current, resolved)
 
     def _role_arn(self, name: str) -> str | None:
-        """The role's ARN: from the plan, else from IAM (None: it does not exist)."""
+        """The role's ARN: from the plan (None: it will be created), else from IAM."""
         if name in self.role_arns:
             return self.role_arns[name]
-        try:
-            arn = str(self.aws.client("iam").get_role(RoleName=name)["Role"]["Arn"])
-        except Exception as exc:
-            if error_code(exc) != "NoSuchEntity":
-                raise
-            raise ResourceConflict(f"the function's role {name!r} does not exist: run `txnalert deploy`") from None
+        found = if_exists(ROLE, lambda: self.aws.client("iam").get_role(RoleName=name))
+        if found is None:
+            raise ResourceConflict(f"the function's role {name!r} does not exist: run `txnalert deploy`")
+        arn = str(found["Role"]["Arn"])
         self.role_arns[name] = arn
         return arn
 
@@ -495,15 +623,13 @@ class Planner:
             "Role": role_arn,
             "Environment": dict(spec.environment),
         }
-        try:
-            function = lam.get_function(FunctionName=spec.name)
-        except Exception as exc:
-            if error_code(exc) != "ResourceNotFoundException":
-                raise
+        function = if_exists(FUNCTION, lambda: lam.get_function(FunctionName=spec.name))
+        if function is None:
             details = {k: v for k, v in want.items() if k != "Layers" or v}
             details.update(CodeSha256=package.code_sha256, CodeSize=package.size, Tags=dict(spec.tags))
             return Change(FUNCTION, spec.name, CREATE, details, spec)
         config = function["Configuration"]
+        _refuse_unowned("function", spec.name, function.get("Tags") or {}, spec.tags, "lambda.function_name")
         if config.get("PackageType", "Zip") != "Zip":
             raise ResourceConflict(
                 f"function {spec.name!r} exists as a container image function; txnalert deploys a zip: "
@@ -528,9 +654,6 @@ class Planner:
             }
         if config.get("CodeSha256") != package.code_sha256:
             diff["CodeSha256"] = {"from": config.get("CodeSha256"), "to": package.code_sha256}
-        tag_diff = _tag_diff(function.get("Tags") or {}, spec.tags)
-        if tag_diff:
-            diff["Tags"] = tag_diff
         current = {"arn": unqualified_function_arn(config["FunctionArn"])}
         return Change(FUNCTION, spec.name, UPDATE if diff else UNCHANGED, diff, spec, current)
 
@@ -540,26 +663,23 @@ class Planner:
         """The queue's ARN: from the plan (None: it will be created), else from SQS."""
         if name in self.queue_arns:
             return self.queue_arns[name]
-        url = self._queue_url(name)
+        url = queue_url(self.sqs, name)
         if url is None:
             raise QueueNotFound(
                 f"queue {name!r} does not exist at {self.aws.describe_endpoint()}: run `txnalert setup` "
                 "(or `txnalert create-queue`) first"
             )
-        arn = str(self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+        arn = queue_arn_of(self.sqs, url)
         self.queue_arns[name] = arn
         return arn
 
     def _function_arn(self, name: str) -> str | None:
         if name in self.function_arns:
             return self.function_arns[name]
-        try:
-            config = self.aws.client("lambda").get_function(FunctionName=name)["Configuration"]
-        except Exception as exc:
-            if error_code(exc) != "ResourceNotFoundException":
-                raise
-            raise ResourceConflict(f"function {name!r} does not exist: run `txnalert deploy`") from None
-        arn = unqualified_function_arn(config["FunctionArn"])
+        found = if_exists(FUNCTION, lambda: self.aws.client("lambda").get_function(FunctionName=name))
+        if found is None:
+            raise ResourceConflict(f"function {name!r} does not exist: run `txnalert deploy`")
+        arn = unqualified_function_arn(found["Configuration"]["FunctionArn"])
         self.function_arns[name] = arn
         return arn
 
@@ -578,9 +698,13 @@ class Planner:
         max_concurrency, basis = self._max_concurrency(spec)
         params = mapping_parameters(spec, max_concurrency)
         resolved = {"params": params}
-        existing: list[dict[str, Any]] = []
-        if queue_arn and function_arn:
-            existing = find_mappings(self.aws.client("lambda"), queue_arn, function_arn)
+        # Mappings outlive their function (DeleteFunction keeps them) and their queue: look for one even when
+        # either is still to be created, by the ARN it will have (the same name gives the same ARN).
+        existing = find_mappings(
+            self.aws.client("lambda"),
+            queue_arn or built_arn(self.aws, self.account, "sqs", spec.queue_name),
+            function_arn or built_arn(self.aws, self.account, "lambda", f"function:{spec.function_name}"),
+        )
         if not existing:
             details = {
                 "EventSourceArn": queue_arn or placeholder(spec.queue_name),
@@ -595,19 +719,22 @@ class Planner:
             "MaximumBatchingWindowInSeconds": mapping.get("MaximumBatchingWindowInSeconds", 0),
             "FunctionResponseTypes": sorted(mapping.get("FunctionResponseTypes") or []),
             "ScalingConfig": {"MaximumConcurrency": (mapping.get("ScalingConfig") or {}).get("MaximumConcurrency")},
-            "Enabled": mapping.get("State") in _ENABLED_STATES,
+            "Enabled": mapping.get("State") in ENABLED_STATES,
         }
-        diff = {k: {"from": have[k], "to": v} for k, v in params.items() if have[k] != v}
+        diff: dict[str, Any] = {}
+        if function_arn is None:  # an orphan of a deleted function: re-attached once the function is created
+            diff["Function"] = {
+                "from": f"{mapping.get('FunctionArn')} (deleted; Lambda kept its trigger)",
+                "to": f"{spec.function_name} (created above)",
+            }
+        diff.update({k: {"from": have[k], "to": v} for k, v in params.items() if have[k] != v})
         current = {"uuid": mapping["UUID"], "state": mapping.get("State"), "arn": mapping.get("EventSourceMappingArn")}
         return Change(MAPPING, spec.name, UPDATE if diff else UNCHANGED, diff, spec, current, resolved)
 
     def _plan_table(self, spec: TableSpec) -> Change:
         ddb = self.aws.client("dynamodb")
-        try:
-            table = ddb.describe_table(TableName=spec.name)["Table"]
-        except Exception as exc:
-            if error_code(exc) != "ResourceNotFoundException":
-                raise
+        found = if_exists(TABLE, lambda: ddb.describe_table(TableName=spec.name))
+        if found is None:
             details = {
                 "KeySchema": f"{spec.key_attr} (HASH, S)",
                 "BillingMode": "PAY_PER_REQUEST",
@@ -615,6 +742,7 @@ class Planner:
                 "Tags": dict(spec.tags),
             }
             return Change(TABLE, spec.name, CREATE, details, spec)
+        table = found["Table"]
         key = [(k["AttributeName"], k["KeyType"]) for k in table.get("KeySchema", [])]
         if key != [(spec.key_attr, "HASH")]:
             raise ResourceConflict(
@@ -631,35 +759,24 @@ class Planner:
         have_ttl = ttl.get("AttributeName") if ttl_on else None
         if have_ttl != spec.ttl_attr:
             diff["TimeToLive"] = {"from": have_ttl, "to": spec.ttl_attr}
-        tags = {t["Key"]: t["Value"] for t in ddb.list_tags_of_resource(ResourceArn=table["TableArn"]).get("Tags", [])}
-        tag_diff = {k: {"from": tags.get(k), "to": v} for k, v in spec.tags.items() if tags.get(k) != v}
-        if tag_diff:
-            diff["Tags"] = tag_diff
+        tags = tags_dict(ddb.list_tags_of_resource(ResourceArn=table["TableArn"]).get("Tags"))
+        diff = _adopting(diff, tags, spec.tags)
         return Change(TABLE, spec.name, UPDATE if diff else UNCHANGED, diff, spec, current)
 
     def _plan_identity(self, spec: IdentitySpec) -> Change:
-        try:
-            self.aws.client("sesv2").get_email_identity(EmailIdentity=spec.name)
-        except Exception as exc:
-            if error_code(exc) != "NotFoundException":
-                raise
+        found = if_exists(IDENTITY, lambda: self.aws.client("sesv2").get_email_identity(EmailIdentity=spec.name))
+        if found is None:
             kind = "domain (DKIM records to add)" if spec.is_domain else "email address (verification email)"
             return Change(IDENTITY, spec.name, CREATE, {"type": kind, "Tags": dict(spec.tags)}, spec)
-        return Change(IDENTITY, spec.name, UNCHANGED, {}, spec)
-
-    def _queue_url(self, name: str) -> str | None:
-        try:
-            return str(self.sqs.get_queue_url(QueueName=name)["QueueUrl"])
-        except Exception as exc:
-            if error_code(exc) in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
-                return None
-            raise
+        arn = built_arn(self.aws, self.account, "ses", f"identity/{spec.name}")
+        diff = _adopting({}, identity_tags(self.aws, found, arn), spec.tags)
+        return Change(IDENTITY, spec.name, UPDATE if diff else UNCHANGED, diff, spec, {"arn": arn})
 
     def _plan_queue(self, spec: QueueSpec, queue_arns: dict[str, str | None]) -> Change:
-        url = self._queue_url(spec.name)
+        url = queue_url(self.sqs, spec.name)
         if url is None:
             other = _other_type_name(spec)
-            if self._queue_url(other) is not None:
+            if queue_url(self.sqs, other) is not None:
                 want, have = ("FIFO", "standard") if spec.fifo else ("standard", "FIFO")
                 raise ResourceConflict(
                     f"queue.fifo asks for a {want} queue {spec.name!r} but a {have} queue {other!r} exists; "
@@ -692,17 +809,20 @@ class Planner:
             want_policy = _redrive_policy(dlq_arn or f"<arn of {spec.redrive_to}>", spec.max_receive_count or 5)
             if have_policy != want_policy:
                 diff["RedrivePolicy"] = {"from": have_policy, "to": want_policy}
-        tags = self.sqs.list_queue_tags(QueueUrl=url).get("Tags", {}) or {}
-        tag_diff = {k: {"from": tags.get(k), "to": v} for k, v in spec.tags.items() if tags.get(k) != v}
-        if tag_diff:
-            diff["Tags"] = tag_diff
+        diff = _adopting(diff, self.sqs.list_queue_tags(QueueUrl=url).get("Tags") or {}, spec.tags)
         return Change(QUEUE, spec.name, UPDATE if diff else UNCHANGED, diff, spec, current)
+
+
+def _tags_to(change: Change) -> dict[str, str]:
+    """The tags an update adds or changes: the `to` side of its Tags details."""
+    return {k: v["to"] for k, v in change.details["Tags"].items()}
 
 
 class Executor:
     """The only code that makes changing calls. Applies a plan in order; stops at the first failure.
 
-    `sleep` is what the IAM propagation retries and state waits sleep with (injectable for tests)."""
+    `sleep` is what the IAM propagation retries and the mapping state waits sleep with (injectable for tests);
+    they give up after `propagation_seconds` and `settle_seconds`."""
 
     def __init__(
         self,
@@ -710,15 +830,19 @@ class Executor:
         *,
         sleep: Callable[[float], None] = time.sleep,
         propagation_seconds: float = ROLE_PROPAGATION_SECONDS,
+        settle_seconds: float = MAPPING_SETTLE_SECONDS,
     ) -> None:
         self.aws = aws
         self.sqs = aws.client("sqs")
         self.sleep = sleep
         self.propagation_seconds = propagation_seconds
+        self.settle_seconds = settle_seconds
 
     def apply(self, plan: Plan) -> Plan:
         done: list[str] = []
-        queue_arns: dict[str, str] = {c.name: c.current["arn"] for c in plan.changes if c.current.get("arn")}
+        queue_arns: dict[str, str] = {
+            c.name: c.current["arn"] for c in plan.changes if c.resource == QUEUE and c.current.get("arn")
+        }
         role_arns: dict[str, str] = {c.name: c.current["arn"] for c in plan.changes if c.resource == ROLE and c.current}
         function_arns: dict[str, str] = {
             c.name: c.current["arn"] for c in plan.changes if c.resource == FUNCTION and c.current
@@ -740,15 +864,11 @@ class Executor:
                 elif change.resource == MAPPING:
                     self._apply_mapping(change, queue_arns)
             except Exception as exc:
-                translated = from_botocore(exc)
-                if translated is None and isinstance(exc, TxnalertError):
-                    translated = exc
-                if translated is None:
-                    raise
                 not_done = [f"{c.resource} {c.name}" for c in plan.changes[index:] if c.action != UNCHANGED]
-                raise ApplyError(
-                    f"{change.action} {change.resource} {change.name} failed: {translated.message}", done, not_done
-                ) from exc
+                error = apply_error(exc, f"{change.action} {change.resource} {change.name}", done, not_done)
+                if error is None:
+                    raise
+                raise error from exc
             if change.action != UNCHANGED:
                 done.append(f"{change.resource} {change.name}")
         return plan
@@ -798,7 +918,7 @@ class Executor:
                 RoleName=spec.name,
                 AssumeRolePolicyDocument=json.dumps(spec.trust_policy()),
                 Description=spec.description,
-                Tags=[{"Key": k, "Value": v} for k, v in spec.tags.items()],
+                Tags=_tags_list(spec.tags),
             )["Role"]
             iam.put_role_policy(RoleName=spec.name, PolicyName=spec.policy_name, PolicyDocument=policy)
             change.current = {"arn": role["Arn"]}
@@ -812,10 +932,6 @@ class Executor:
                     iam.delete_role_policy(RoleName=spec.name, PolicyName=name)
                 for arn in change.current.get("attached", []):
                     iam.detach_role_policy(RoleName=spec.name, PolicyArn=arn)
-            if "Tags" in change.details:
-                iam.tag_role(
-                    RoleName=spec.name, Tags=[{"Key": k, "Value": v["to"]} for k, v in change.details["Tags"].items()]
-                )
         role_arns[spec.name] = change.current["arn"]
 
     # --- Lambda function ---
@@ -867,25 +983,28 @@ class Executor:
                 f"update function {spec.name}",
             )
             updated.wait(FunctionName=spec.name, WaiterConfig=self._waiter_config)
-        if "Tags" in change.details:
-            lam.tag_resource(
-                Resource=change.current["arn"], Tags={k: v["to"] for k, v in change.details["Tags"].items()}
-            )
         if "Role" in change.details:
             change.details["Role"]["to"] = role_arn
         function_arns[spec.name] = change.current["arn"]
 
     # --- event source mapping ---
 
-    def _settled_mapping(self, uuid: str) -> dict[str, Any]:
-        """The mapping once it is out of a transitional state (an update in one fails with ResourceInUse)."""
+    def _settled_mapping(self, uuid: str, what: str) -> dict[str, Any]:
+        """The mapping once it is out of a transitional state (an update in one fails with ResourceInUse);
+        MappingNotSettled after `settle_seconds`."""
         lam = self.aws.client("lambda")
         waited = 0.0
         while True:
             mapping: dict[str, Any] = lam.get_event_source_mapping(UUID=uuid)
-            if mapping.get("State") not in _TRANSITIONAL_STATES or waited >= ROLE_PROPAGATION_SECONDS:
+            state = mapping.get("State")
+            if state not in TRANSITIONAL_STATES:
                 return mapping
-            pause = self._waiter_config["Delay"]
+            if waited >= self.settle_seconds:
+                raise MappingNotSettled(
+                    f"{what}: the trigger {uuid} is still {state} after {waited:g} s (Lambda is applying an "
+                    "earlier change to it): run the same command again in a minute"
+                )
+            pause = min(self._waiter_config["Delay"], self.settle_seconds - waited)
             self.sleep(pause)
             waited += pause
 
@@ -896,10 +1015,7 @@ class Executor:
         if change.action == CREATE:
             queue_arn = queue_arns.get(spec.queue_name)
             if queue_arn is None:
-                url = self.sqs.get_queue_url(QueueName=spec.queue_name)["QueueUrl"]
-                queue_arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-                    "QueueArn"
-                ]
+                queue_arn = queue_arn_of(self.sqs, self.sqs.get_queue_url(QueueName=spec.queue_name)["QueueUrl"])
             mapping = self._until_propagated(
                 lambda: lam.create_event_source_mapping(
                     EventSourceArn=queue_arn, FunctionName=spec.function_name, **params
@@ -909,11 +1025,11 @@ class Executor:
             change.current = {"uuid": mapping["UUID"], "state": mapping.get("State")}
             change.details["EventSourceArn"] = queue_arn
             return
-        self._settled_mapping(change.current["uuid"])
-        self._until_propagated(
-            lambda: lam.update_event_source_mapping(UUID=change.current["uuid"], **params),
-            f"update the trigger {spec.name}",
-        )
+        if "Function" in change.details:  # an orphan: point it at the function created above (same name)
+            params = {"FunctionName": spec.function_name, **params}
+        what = f"update the trigger {spec.name}"
+        self._settled_mapping(change.current["uuid"], what)
+        self._until_propagated(lambda: lam.update_event_source_mapping(UUID=change.current["uuid"], **params), what)
 
     def _apply_queue(self, change: Change, queue_arns: dict[str, str]) -> None:
         spec: QueueSpec = change.spec
@@ -931,8 +1047,8 @@ class Executor:
             if changed:
                 self.sqs.set_queue_attributes(QueueUrl=url, Attributes=changed)
             if "Tags" in change.details:
-                self.sqs.tag_queue(QueueUrl=url, Tags={k: v["to"] for k, v in change.details["Tags"].items()})
-        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+                self.sqs.tag_queue(QueueUrl=url, Tags=_tags_to(change))
+        arn = queue_arn_of(self.sqs, url)
         queue_arns[spec.name] = arn
         change.current = {"url": url, "arn": arn}
         if change.action == CREATE and "RedrivePolicy" in attributes:  # report the DLQ's real ARN
@@ -947,7 +1063,7 @@ class Executor:
                 AttributeDefinitions=[{"AttributeName": spec.key_attr, "AttributeType": "S"}],
                 KeySchema=[{"AttributeName": spec.key_attr, "KeyType": "HASH"}],
                 BillingMode="PAY_PER_REQUEST",
-                Tags=[{"Key": k, "Value": v} for k, v in spec.tags.items()],
+                Tags=_tags_list(spec.tags),
             )
             ddb.get_waiter("table_exists").wait(TableName=spec.name, WaiterConfig={"Delay": 2, "MaxAttempts": 60})
             ddb.update_time_to_live(
@@ -967,16 +1083,15 @@ class Executor:
                 TableName=spec.name, TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attr}
             )
         if "Tags" in change.details:
-            ddb.tag_resource(
-                ResourceArn=change.current["arn"],
-                Tags=[{"Key": k, "Value": v["to"]} for k, v in change.details["Tags"].items()],
-            )
+            ddb.tag_resource(ResourceArn=change.current["arn"], Tags=_tags_list(_tags_to(change)))
 
     def _apply_identity(self, change: Change) -> None:
         spec: IdentitySpec = change.spec
-        self.aws.client("sesv2").create_email_identity(
-            EmailIdentity=spec.name, Tags=[{"Key": k, "Value": v} for k, v in spec.tags.items()]
-        )
+        sesv2 = self.aws.client("sesv2")
+        if change.action == CREATE:
+            sesv2.create_email_identity(EmailIdentity=spec.name, Tags=_tags_list(spec.tags))
+        elif "Tags" in change.details:
+            sesv2.tag_resource(ResourceArn=change.current["arn"], Tags=_tags_list(_tags_to(change)))
 
 
 def plan_and_apply(

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from .config import Config
-from .errors import UsageError, error_code
+from .errors import TxnalertError, UsageError, error_code
+from .handler.contract import mask_email
 
 SIMULATOR = {
     "success": "success@simulator.amazonses.com",
@@ -60,6 +61,11 @@ class SmokeResult:
         return all(step.ok for step in self.steps) and not self.reason
 
     @property
+    def shown_recipient(self) -> str:
+        """CI output is a log: a real address is masked; SES's simulator addresses are nobody's."""
+        return self.recipient if self.recipient.endswith("@simulator.amazonses.com") else mask_email(self.recipient)
+
+    @property
     def latency_s(self) -> float | None:
         return self.steps[-1].at_s if self.ok else None
 
@@ -86,7 +92,7 @@ class SmokeResult:
             "transaction_id": self.transaction_id,
             "ses_message_id": self.ses_message_id,
             "latency_s": None if self.latency_s is None else round(self.latency_s, 3),
-            "recipient": self.recipient,
+            "recipient": self.shown_recipient,
             "worker": self.worker,
             "reason": self.reason,
             "steps": [s.as_dict() for s in self.steps],
@@ -124,11 +130,25 @@ def junit_xml(result: SmokeResult) -> bytes:
     return ET.tostring(ET.ElementTree(suite).getroot(), encoding="utf-8", xml_declaration=True)
 
 
+def check_junit_path(path: str) -> None:
+    """Before anything is sent: the report must be writable, or CI would lose the outcome."""
+    import os
+
+    target = Path(path)
+    parent = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise UsageError(f"--junit {path}: is a directory")
+    if not parent.is_dir():
+        raise UsageError(f"--junit {path}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise UsageError(f"--junit {path}: not writable")
+
+
 def write_junit(result: SmokeResult, path: str) -> None:
     try:
         Path(path).write_bytes(junit_xml(result))
     except OSError as exc:
-        raise UsageError(f"--junit {path}: cannot write: {exc.strerror}") from None
+        raise TxnalertError(f"--junit {path}: cannot write: {exc.strerror}") from None
 
 
 def _dlq_depth(sqs: Any, url: str) -> int:
@@ -198,6 +218,12 @@ def run_smoke(
     try:
         while True:
             now = time.monotonic() - started
+            failure, last_reason = _scan_logs(
+                logs, group, since_ms, txn.transaction_id, result, now, read_events, LogGroupMissing
+            )
+            if failure:
+                result.fail(failure, now)
+                break
             item = _record(ddb, config.idempotency.table, txn.transaction_id)
             if item is not None:
                 result.reach("received by the function", now)
@@ -206,16 +232,10 @@ def run_smoke(
                         data = json.loads(item.get("data", {}).get("S", "{}"))
                     except ValueError:
                         data = {}
-                    result.ses_message_id = data.get("ses_message_id")
+                    result.ses_message_id = data.get("ses_message_id") or result.ses_message_id
                     result.reach("email accepted by SES", now, f"SES message id {result.ses_message_id}")
                     result.reach("record completed", now)
                     break
-            failure, last_reason = _scan_logs(
-                logs, group, since_ms, txn.transaction_id, result, now, read_events, LogGroupMissing
-            )
-            if failure:
-                result.fail(failure, now)
-                break
             depth = _dlq_depth(sqs, dlq.url)
             if depth > dlq_before:
                 why = f" (the handler logged: {last_reason})" if last_reason else ""
@@ -244,11 +264,16 @@ def _scan_logs(
         if error_code(exc) == "AccessDeniedException":  # smoke can still judge by the idempotency record
             return "", ""
         raise
-    if events:
-        result.reach("received by the function", now)
+    if events:  # the handler's first line for the transaction: when the function received it
+        first = max(0.0, now - (time.time() * 1000 - events[0].timestamp) / 1000)
+        result.reach("received by the function", min(first, now))
     last = ""
     for event in events:
         record = event.record or {}
+        if record.get("message") == "email sent":  # SES accepted it: the handler's own moment
+            at = max(0.0, now - (time.time() * 1000 - event.timestamp) / 1000)
+            result.reach("email accepted by SES", at, f"SES message id {record.get('ses_message_id')}")
+            result.ses_message_id = result.ses_message_id or record.get("ses_message_id")
         if record.get("level") not in ("WARNING", "ERROR"):
             continue
         reasons = record.get("reasons") or record.get("reason") or record.get("message")

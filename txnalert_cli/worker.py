@@ -17,10 +17,10 @@ import contextlib
 import io
 import json
 import signal
+import sys
 import threading
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,23 +29,22 @@ from .config import Config
 from .errors import TxnalertError
 
 RECEIVE_MAX = 10  # SQS's per-call maximum
-REASONS_KEPT = 10_000
+# Long polls are capped so that Ctrl-C on an idle worker is answered within seconds.
+MAX_POLL_SECONDS = 5
 
 
 class LogSink(io.TextIOBase):
-    """The handler's log stream: JSON lines, parsed as they come, optionally echoed or forwarded.
+    """The handler's log stream: JSON lines, echoed to the terminal and/or forwarded to CloudWatch Logs.
 
-    Counts the emails the handler reports as sent and keeps the last failure reason per message id
-    (bounded), so the worker can report both without re-reading logs."""
+    Counts and failure reasons come from the handler itself (`AlertHandler.emails_sent`, `.failures`),
+    never from parsing its logs: they must not depend on the log level."""
 
     def __init__(self, echo: Callable[[str], None] | None = None, forward: Any = None) -> None:
         super().__init__()
         self.echo = echo
         self.forward = forward  # a logs.CloudWatchWriter: lines shipped to the function's log group
-        self.emails_sent = 0
-        self.reasons: OrderedDict[str, str] = OrderedDict()
         self.lines: list[dict[str, Any]] = []
-        self.keep_lines = False
+        self.keep_lines = False  # tests: keep the parsed lines
         self._lock = threading.Lock()
         self._partial = ""
 
@@ -71,26 +70,14 @@ class LogSink(io.TextIOBase):
             self.echo(line)
         if self.forward is not None:
             self.forward.add(line)
-        try:
-            record = json.loads(line)
-        except ValueError:
-            return
-        if not isinstance(record, dict):
-            return
-        with self._lock:
-            if self.keep_lines:
-                self.lines.append(record)
-            message = record.get("message")
-            if message == "email sent":
-                self.emails_sent += 1
-            message_id = record.get("message_id")
-            if message_id and record.get("level") in ("WARNING", "ERROR"):
-                reasons = record.get("reasons") or record.get("reason") or message
-                text = "; ".join(reasons) if isinstance(reasons, list) else str(reasons)
-                self.reasons[str(message_id)] = text
-                self.reasons.move_to_end(str(message_id))
-                while len(self.reasons) > REASONS_KEPT:
-                    self.reasons.popitem(last=False)
+        if self.keep_lines:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                return
+            if isinstance(record, dict):
+                with self._lock:
+                    self.lines.append(record)
 
 
 def lambda_record(message: Mapping[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
@@ -187,6 +174,7 @@ class WorkerStats:
             "emails_sent": self.emails_sent,
             "batches": self.batches,
             "batch_errors": self.batch_errors,
+            "delete_failures": self.delete_failures,
             "elapsed_s": round(self.elapsed_s, 3),
             "emails_per_second": round(self.emails_per_second, 2),
         }
@@ -221,7 +209,7 @@ class Worker:
         self.function_name = function_name
         self.timeout_seconds = timeout_seconds
         self.batch_size = batch_size
-        self.wait_seconds = wait_seconds
+        self.wait_seconds = min(wait_seconds, MAX_POLL_SECONDS)
         self.retry_delay = retry_delay
         self.sink = sink
         self.account_id = queue_arn.split(":")[4] if queue_arn.count(":") >= 5 else "000000000000"
@@ -259,19 +247,24 @@ class Worker:
         stats.batches += 1
         stats.received += len(records)
         by_id = {r["messageId"]: r["receiptHandle"] for r in records}
-        emails_before = self.sink.emails_sent if self.sink else 0
+        emails_before = getattr(self.handler, "emails_sent", 0)
+        started = time.monotonic()
         try:
             response = self.handler({"Records": records}, context)
+            if time.monotonic() - started > self.timeout_seconds:
+                # Lambda would have stopped the invocation: the whole batch fails and is retried (the
+                # idempotency record keeps the emails already sent from going out twice).
+                raise TimeoutError(f"Task timed out after {self.timeout_seconds:g} seconds")
             failed_ids = self._failed_ids(response, by_id)
         except Exception as exc:  # the whole batch fails, as in Lambda: nothing is deleted
             self._ship_logs(stats)
+            stats.emails_sent += getattr(self.handler, "emails_sent", 0) - emails_before
             stats.batch_errors += 1
             stats.failed += len(records)
             stats.errors.append(f"batch of {len(records)} failed: {type(exc).__name__}: {exc}")
             self._retry_later(list(by_id.values()))
             return
-        if self.sink is not None:
-            stats.emails_sent += self.sink.emails_sent - emails_before
+        stats.emails_sent += getattr(self.handler, "emails_sent", 0) - emails_before
         self._ship_logs(stats)
         done = [handle for mid, handle in by_id.items() if mid not in failed_ids]
         stats.failed += len(failed_ids)
@@ -294,7 +287,9 @@ class Worker:
             return set()
         if not isinstance(response, Mapping):
             raise TxnalertError(f"handler returned {type(response).__name__}, not a batch response")
-        items = response.get("batchItemFailures", [])
+        items = response.get("batchItemFailures")
+        if items is None:  # AWS: a missing or null list means the whole batch succeeded
+            return set()
         if not isinstance(items, list):
             raise TxnalertError("batchItemFailures is not a list")
         failed: set[str] = set()
@@ -330,6 +325,11 @@ class Worker:
                     for i, h in enumerate(chunk)
                 ],
             )
+
+    def failure_reason(self, message_id: str) -> str | None:
+        """The handler's last failure reason for a message, when the handler keeps them."""
+        failures = getattr(self.handler, "failures", None)
+        return failures.get(message_id) if isinstance(failures, Mapping) else None
 
     def queue_is_done(self) -> bool:
         attrs = self.sqs.get_queue_attributes(
@@ -382,6 +382,7 @@ def _graceful_interrupt(stop: threading.Event) -> Iterator[None]:
             signal.signal(signal.SIGINT, previous)
             raise KeyboardInterrupt
         stop.set()
+        sys.stderr.write("stopping after the batch in hand (Ctrl-C again to quit now)\n")
 
     signal.signal(signal.SIGINT, handle)
     try:
@@ -401,6 +402,8 @@ def handler_settings(config: Config) -> Any:
         idempotency_ttl_seconds=config.idempotency.ttl_hours * 3600,
         configuration_set=config.ses.configuration_set,
         fifo=config.queue.fifo,
+        log_level=config.lambda_.log_level,
+        service=config.lambda_.function_name,  # as the deployed function's POWERTOOLS_SERVICE_NAME
     )
 
 

@@ -31,11 +31,29 @@ def progress_bar(out: Output, total: int, label: str) -> Iterator[Callable[[int]
 
 
 def _render_send(out: Output, result: Any, queue: str) -> None:
+    not_sent = f", not sent {result.not_sent}" if result.not_sent else ""
     out.line(
-        f"sent {result.sent}, failed {result.failed} to {queue} in {result.elapsed_s:.2f} s ({result.rate:.0f} msgs/s)"
+        f"sent {result.sent}, failed {result.failed}{not_sent} to {queue} in {result.elapsed_s:.2f} s "
+        f"({result.rate:.0f} msgs/s)"
     )
-    for error in result.errors[:10]:
+    if result.fifo:
+        reordered = f"; {result.reordered} re-sent out of order (see the warnings)" if result.reordered else ""
+        lanes = "one thread" if result.threads == 1 else f"one of {result.threads} threads"
+        out.line(f"FIFO queue: each account's transactions went through {lanes}, in order{reordered}")
+
+
+def _report_send(out: Output, result: Any) -> None:
+    """Failure reasons and warnings on stderr, with --json too (stdout keeps only the JSON)."""
+    for warning in result.warnings:
+        out.warn(warning)
+    for error in result.errors:
         out.error(error)
+    if result.more_errors:
+        out.error(f"... and {result.more_errors} more failed transactions")
+    if result.interrupted:
+        out.error(f"interrupted: {result.not_sent} transactions were not sent")
+    elif result.stopped_by is not None and result.not_sent:
+        out.error(f"stopped: {result.not_sent} transactions were not sent")
 
 
 def _render_inspect(out: Output, inspection: Any) -> None:
@@ -69,41 +87,72 @@ def register(app: typer.Typer) -> None:
     @app.command("send-test")
     def send_test(
         count: Annotated[
-            int | None, typer.Option("--count", "-n", min=1, help="Transactions to generate [default: 1].")
+            int | None,
+            typer.Option("--count", "-n", help="Transactions to generate, 1 to 1000000 [default: 1]."),
         ] = None,
-        type_: Annotated[str, typer.Option("--type", help="deposit, withdrawal or mixed.")] = "deposit",
+        type_: Annotated[
+            str | None, typer.Option("--type", help="deposit, withdrawal or mixed [default: deposit].")
+        ] = None,
         amount: Annotated[
             str | None, typer.Option("--amount", help="Amount as a decimal string [default: random].")
         ] = None,
-        currency: Annotated[str, typer.Option("--currency", help="ISO 4217 currency code.")] = "USD",
+        currency: Annotated[
+            str | None, typer.Option("--currency", help="ISO 4217 currency code [default: USD].")
+        ] = None,
         email: Annotated[str | None, typer.Option("--email", help="Recipient [default: send_test.recipient].")] = None,
         account: Annotated[
             str | None, typer.Option("--account", help="Account id [default: random per transaction].")
         ] = None,
         from_file: Annotated[
-            str | None, typer.Option("--from-file", metavar="PATH", help="Send the transactions of a JSON Lines file.")
+            str | None,
+            typer.Option(
+                "--from-file",
+                metavar="PATH",
+                help="Send the transactions of a JSON Lines file "
+                "(every line is checked first: nothing is sent if one is bad).",
+            ),
         ] = None,
         rate: Annotated[
-            float | None, typer.Option("--rate", min=0.1, help="At most this many messages per second.")
+            float | None,
+            typer.Option("--rate", min=0.1, help="At most this many messages per second (batches of up to N)."),
         ] = None,
-        threads: Annotated[int, typer.Option("--threads", min=1, max=32, help="Sending threads.")] = 4,
+        threads: Annotated[
+            int,
+            typer.Option(
+                "--threads",
+                min=1,
+                max=32,
+                help="Sending threads. FIFO queue: an account's transactions always go through the same "
+                "thread, one batch after the other, so each account's order is kept.",
+            ),
+        ] = 4,
         config: ConfigOpt = None,
         json: JsonOpt = False,
         region: RegionOpt = None,
         profile: ProfileOpt = None,
         endpoint_url: EndpointOpt = None,
     ) -> None:
-        """Send test transactions to the queue. Example: txnalert send-test --count 100 --type mixed"""
+        """Send test transactions to the queue. Example: txnalert send-test --count 100 --type mixed
+
+        Exit 0 when everything was sent; 1 when a transaction failed or was not sent; 130 on Ctrl-C
+        (the batches in hand finish; the counts show what was and was not sent). Failure reasons go to
+        stderr, with --json too. A FIFO queue gets each account's transactions in the order given (if
+        SQS rejects one entry of a batch but accepts a later one of the same account, the re-sent entry
+        lands after it: a warning names it).
+        """
         from .. import sending
         from ..queues import queue_url
 
         ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
+        max_size = ctx.config.queue.max_message_size
         if from_file is not None:
             given = [
                 name
                 for name, value in (
                     ("--count", count),
+                    ("--type", type_),
                     ("--amount", amount),
+                    ("--currency", currency),
                     ("--email", email),
                     ("--account", account),
                 )
@@ -111,26 +160,39 @@ def register(app: typer.Typer) -> None:
             ]
             if given:
                 raise UsageError(f"--from-file cannot be combined with {', '.join(given)}")
-            total, stream = sending.read_file(from_file)
+            total, stream = sending.read_file(from_file, max_message_size=max_size)
             transactions = stream()
         else:
             options = sending.GenerateOptions(
-                count=count or 1,
-                type=type_,
+                count=1 if count is None else count,
+                type="deposit" if type_ is None else type_,
                 amount=amount,
-                currency=currency.upper(),
+                currency="USD" if currency is None else currency.upper(),
                 email=email or ctx.config.send_test.recipient,
                 account=account,
             )
-            total, transactions = options.count, sending.generate(options)
+            total, transactions = options.count, sending.generate(options, max_message_size=max_size)
         aws = ctx.aws(max_pool_connections=threads + 2)
         sqs = aws.client("sqs")
         url = queue_url(sqs, ctx.config.queue.name, where=aws.describe_endpoint())
-        sender = sending.Sender(sqs, url, fifo=ctx.config.queue.fifo, threads=threads, rate=rate, keep_ids=json)
+        sender = sending.Sender(
+            sqs,
+            url,
+            fifo=ctx.config.queue.fifo,
+            threads=threads,
+            rate=rate,
+            keep_ids=json,
+            max_message_size=max_size,
+        )
         with progress_bar(ctx.out, total, "sending") as advance:
             result = sender.send(transactions, total, progress=advance)
         ctx.out.emit(result.as_dict(), lambda o: _render_send(o, result, ctx.config.queue.name))
-        if result.failed:
+        _report_send(ctx.out, result)
+        if result.interrupted:
+            raise typer.Exit(130)
+        if result.stopped_by is not None:
+            raise typer.Exit(result.stopped_by.exit_code)
+        if not result.ok:
             raise typer.Exit(1)
 
     @app.command("inspect-queue")
@@ -158,11 +220,17 @@ def register(app: typer.Typer) -> None:
             return
         inspection = inspect(aws, ctx.config, peek_count=peek, dlq=dlq)
         if peek and inspection.messages:
-            limit = ctx.config.queue.dlq.max_receive_count
-            ctx.out.warn(
-                f"peeking is a receive: each peeked message's receive count went up by one "
-                f"(it counts toward max_receive_count = {limit})"
-            )
+            if dlq:
+                ctx.out.warn(
+                    "peeking is a receive: each peeked message's receive count went up by one "
+                    "(the DLQ has no redrive policy: this does not move its messages anywhere)"
+                )
+            else:
+                limit = ctx.config.queue.dlq.max_receive_count
+                ctx.out.warn(
+                    f"peeking is a receive: each peeked message's receive count went up by one "
+                    f"(it counts toward max_receive_count = {limit})"
+                )
         ctx.out.emit(inspection.as_dict(), lambda o: _render_inspect(o, inspection))
 
 

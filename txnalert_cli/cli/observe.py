@@ -14,7 +14,7 @@ from .options import ConfigOpt, Ctx, EndpointOpt, JsonOpt, ProfileOpt, RegionOpt
 
 def _render_smoke(out: Output, result: Any) -> None:
     out.line(
-        f"smoke test: transaction {result.transaction_id} to {result.recipient}"
+        f"smoke test: transaction {result.transaction_id} to {result.shown_recipient}"
         f"{' (worker in-process)' if result.worker else ''}"
     )
     for step in result.steps:
@@ -99,15 +99,17 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Send one transaction and wait until its email is accepted; exit 1 if not.
         Example: txnalert smoke --timeout 60 --junit smoke.xml"""
-        from ..smoke import run_smoke, write_junit
+        from ..smoke import check_junit_path, run_smoke, write_junit
 
         ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
+        if junit:
+            check_junit_path(junit)  # before anything is sent
         result = run_smoke(
             ctx.aws(), ctx.config, timeout=timeout, scenario=scenario, worker=False if no_worker else None
         )
+        ctx.out.emit(result.as_dict(), lambda o: _render_smoke(o, result))
         if junit:
             write_junit(result, junit)
-        ctx.out.emit(result.as_dict(), lambda o: _render_smoke(o, result))
         if not result.ok:
             raise typer.Exit(1)
 
@@ -128,8 +130,9 @@ def register(app: typer.Typer) -> None:
         """Show the function's log events, newest last. Example: txnalert logs --since 1h --level ERROR"""
         import sys
 
-        from ..logs import log_group, parse_level, parse_since, read_events
+        from ..logs import check_transaction_id, log_group, parse_level, parse_since, read_events
 
+        check_transaction_id(txn)
         min_level = parse_level(level)
         since_ms = parse_since(since)
         ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)

@@ -55,29 +55,69 @@ def _list_failures(out: Output, failures: list[str], what: str) -> None:
 # --- drain ------------------------------------------------------------------------------------------
 
 
-def _render_drain(out: Output, result: DrainResult) -> None:
+def _render_drain(out: Output, result: DrainResult, removed: Path | None) -> None:
     c = result.consumed
     out.line(f"drained {c.deleted} messages from {result.queue} in {c.elapsed_s:.2f} s ({c.rate:.0f} msgs/s)")
-    out.line(f"archive: {result.archive}" if result.archive else "archive: none (--no-archive)")
+    if result.archive:
+        out.line(f"archive: {result.archive}")
+    elif removed:
+        out.line(f"archive: none (nothing was drained: the empty {removed} was removed)")
+    else:
+        out.line("archive: none (--no-archive)")
+
+
+def _early_stop(result: DrainResult, stats: QueueStats) -> str | None:
+    """Why the drain stopped with messages it should have drained perhaps left behind; None if it did not.
+
+    Stopping at --max is a success; an error or Ctrl-C is reported on its own."""
+    from ..drain import MAX_IDLE_RECEIVES
+
+    stopped = result.consumed.stopped
+    if stopped == "idle":
+        return (
+            f"drain stopped early: {stats.name} still reports visible messages, but {MAX_IDLE_RECEIVES} receives "
+            "in a row brought none to drain (on a FIFO queue: messages behind one in flight in the same group, "
+            "such as one the function is processing or one --match skipped); they are still on the queue"
+        )
+    if stopped.startswith("hold-lapsed:"):
+        mrc = stats.max_receive_count
+        dlq_after = f" ({stats.name} moves messages to its DLQ after {mrc} receives)" if mrc else ""
+        return (
+            "drain stopped early: a message that does not match --match came back after its hold lapsed (the scan "
+            f"outran the extensions of its visibility timeout) and has now been received {stopped.split(':', 1)[1]} "
+            f"times{dlq_after}; matching messages may be left on the queue"
+        )
+    if stopped.startswith("held:"):
+        return (
+            f"drain stopped early: it held {stopped.split(':', 1)[1]} messages that do not match --match, the most "
+            "one scan holds; they are visible again, and matching messages may be left behind them: drain without "
+            "--match to an archive, then replay what should go back"
+        )
+    return None
 
 
 def _drain_notes(out: Output, result: DrainResult, stats: QueueStats, limit: int | None) -> None:
+    from ..drain import VISIBILITY_TIMEOUT
+
     c = result.consumed
     if c.skipped:
         out.warn(
-            f"{c.skipped} messages did not match --match and were made visible again at once; "
-            "receiving them raised their receive count"
+            f"{c.skipped} messages did not match --match: each was received once (its receive count went up by 1), "
+            "held in flight until the scan ended, then made visible again"
+        )
+    mrc = stats.max_receive_count
+    if c.near_limit and mrc:
+        out.warn(
+            f"{c.near_limit} of them have now been received {max(mrc - 1, 1)} times or more, and {stats.name} moves "
+            f"a message to its DLQ after {mrc} receives: let the function process them before another --match drain"
+        )
+    if c.release_failed:
+        out.warn(
+            f"{c.release_failed} skipped messages could not be made visible again: they stay in flight until their "
+            f"visibility timeout ends (at most {VISIBILITY_TIMEOUT} s), then are visible again; nothing is lost"
         )
     if c.stopped == "max":
         out.info(f"stopped at --max {limit}")
-    elif c.stopped.startswith("receive-count:"):
-        count = c.stopped.split(":", 1)[1]
-        out.warn(
-            f"stopped early: a message that does not match --match has now been received {count} times and "
-            f"{stats.name} moves messages to its DLQ after {stats.max_receive_count} receives"
-        )
-    elif c.stopped == "idle":
-        out.warn(f"stopped: {stats.name} still reports messages, but receives bring none that can be drained")
     _list_failures(
         out,
         c.delete_failed,
@@ -103,7 +143,8 @@ def _run_drain(
     flag = "--to" if to else "archive"
     if not no_archive:
         check_archive_path(path, flag)  # before any AWS call, let alone a receive
-    aws = ctx.aws(max_pool_connections=threads + 2)
+    # --match: the threads that extend the holds (as many as the scan's) need connections too.
+    aws = ctx.aws(max_pool_connections=(2 * threads if match is not None else threads) + 2)
     sqs = aws.client("sqs")
     stats = queue_stats(sqs, role, name, where=aws.describe_endpoint())
     archive = None
@@ -113,6 +154,7 @@ def _run_drain(
         archive = Archive.open(path, flag)
         ctx.out.info(f"archiving to {path}")
     total = stats.visible if limit is None else min(limit, stats.visible)
+    removed = None
     try:
         with progress_bar(ctx.out, total, f"draining {name}") as advance:
             result = drain(
@@ -127,9 +169,11 @@ def _run_drain(
                 progress=advance,
             )
     finally:
-        if archive is not None:
-            archive.close()
-    ctx.out.emit(result.as_dict(), lambda o: _render_drain(o, result))
+        if archive is not None and archive.remove_if_unused():
+            removed = archive.path
+    if removed is not None:
+        result.archive = None
+    ctx.out.emit(result.as_dict(), lambda o: _render_drain(o, result, removed))
     _drain_notes(ctx.out, result, stats, limit)
     consumed = result.consumed
     if consumed.error is not None:
@@ -137,7 +181,10 @@ def _run_drain(
     if consumed.interrupted:
         sys.stderr.write("interrupted: stopped after the batches in hand\n")
         raise typer.Exit(130)
-    if consumed.delete_failed:
+    early = _early_stop(result, stats)
+    if early is not None:
+        ctx.out.error(early)
+    if early is not None or consumed.delete_failed:
         raise typer.Exit(1)
 
 
@@ -194,8 +241,9 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--match",
                 metavar="TEXT",
-                help="Only messages whose body contains TEXT; the others are made visible again at once "
-                "(their receive count goes up).",
+                help="Only messages whose body contains TEXT. The others are held in flight until the scan "
+                "ends, then made visible again: each is received once (its receive count goes up by 1). One scan "
+                "holds at most 10000 of them.",
                 show_default=False,
             ),
         ] = None,
@@ -215,7 +263,9 @@ def register(app: typer.Typer) -> None:
         Messages are received in batches of 10 on several threads. Each batch is appended to the archive
         as JSON lines, flushed and fsynced, and only then deleted. Killed at any moment, every message is
         in the archive or still on the queue (possibly both). Ctrl-C stops after the batches in hand.
-        `txnalert replay ARCHIVE` sends an archive's messages back.
+        `txnalert replay ARCHIVE` sends an archive's messages back. An archive file that drain created and
+        wrote nothing to is removed. Exit status 1 when it stopped early with messages left behind
+        (stopping at --max is a success).
         """
         _check_range("--max", max_, 1)
         _check_range("--threads", threads, 1, MAX_THREADS)
@@ -312,8 +362,9 @@ def register(app: typer.Typer) -> None:
         """Send the messages of a drain archive back to the queue. Example: txnalert replay dead.jsonl
 
         Every line is checked before anything is sent. A message id that appears more than once (a
-        drain killed between fsync and delete drains it again) is sent once. FIFO messages keep their
-        group id and get a fresh deduplication id.
+        drain killed between fsync and delete drains it again) is sent once: replay keeps the ids it has
+        sent in memory, one per archive line (about 130 bytes each). FIFO messages keep their group id
+        and get a fresh deduplication id.
         """
         from ..queues import queue_url
         from ..redrive import read_archive, replay
@@ -355,6 +406,7 @@ def register(app: typer.Typer) -> None:
         """Delete every message of the queue, for good, after confirmation. Example: txnalert purge --dlq --yes
 
         Nothing is kept: `txnalert drain` keeps a copy. Without a terminal to ask on, --yes is required.
+        An empty queue is left alone (PurgeQueue would lock the queue's purges for 60 seconds).
         """
         from ..drain import purge
         from ..queues import queue_stats
@@ -369,6 +421,12 @@ def register(app: typer.Typer) -> None:
         sqs = aws.client("sqs")
         stats = queue_stats(sqs, role, name, where=aws.describe_endpoint())
         count = stats.visible + stats.in_flight + stats.delayed
+        if count == 0:
+            ctx.out.emit(
+                {"queue": name, "purged": 0},
+                lambda o: o.line(f"{name} has no messages: nothing to purge"),
+            )
+            return
         if not yes:
             question = (
                 f"Purge {name}: delete its {count} messages ({stats.visible} visible, {stats.in_flight} in flight, "
@@ -377,7 +435,7 @@ def register(app: typer.Typer) -> None:
             if not typer.confirm(question, default=False, err=True):
                 ctx.out.info("nothing was purged")
                 raise typer.Exit(1)
-        purge(sqs, stats.url)
+        purge(sqs, stats.url, name)
         ctx.out.emit(
             {"queue": name, "purged": count},
             lambda o: o.line(f"purged {name}: {count} messages (SQS finishes deleting them within 60 seconds)"),

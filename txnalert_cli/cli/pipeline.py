@@ -81,12 +81,7 @@ def _render_demo(out: Output, result: Any) -> None:
 
 
 def _render_outbox_sample(out: Output, emails: list[Any]) -> None:
-    out.table(["TO", "SUBJECT", "TEXT"], [(", ".join(e.to), e.subject, _sentence(e.text)) for e in emails])
-
-
-def _sentence(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return next((line for line in lines if line.startswith("Your account")), lines[0] if lines else "")
+    out.table(["TO", "SUBJECT", "TEXT"], [(", ".join(e.to), e.subject, e.first_line) for e in emails])
 
 
 def register(app: typer.Typer) -> None:
@@ -183,6 +178,8 @@ def register(app: typer.Typer) -> None:
 
         out = Output(json)
         cfg = config_module.load(config) if config else config_module.builtin_example()
+        for warning in cfg.warnings:
+            out.warn(warning)
         if count < 1:
             raise UsageError("--count must be at least 1")
         result = run_demo(cfg, count=count, progress=None if json else out.info)

@@ -29,6 +29,8 @@ def _short(value: Any) -> str:
 
 
 def describe_change(action: str, details: dict[str, Any]) -> str:
+    """The CHANGES column: what a create sets, or what an update changes (`from -> to`), adds (`tag`),
+    removes (`remove`, the role's other policies) or takes over (`adopt (untagged)`)."""
     if action == CREATE:
         return ", ".join(f"{k}={_short(v)}" for k, v in details.items() if k != "Tags")
     if action == UPDATE:
@@ -36,8 +38,12 @@ def describe_change(action: str, details: dict[str, Any]) -> str:
         for key, diff in details.items():
             if key == "Tags":
                 parts.extend(f"tag {k}: {_short(d['from'])} -> {_short(d['to'])}" for k, d in diff.items())
-            else:
+            elif key == "OtherPolicies":
+                parts.append(f"remove policies {', '.join(diff['from'])} (the role keeps only txnalert's own)")
+            elif isinstance(diff, dict) and "from" in diff:
                 parts.append(f"{key}: {_short(diff['from'])} -> {_short(diff['to'])}")
+            else:
+                parts.append(str(diff))
         return "; ".join(parts)
     return ""
 
@@ -137,7 +143,7 @@ def render_teardown(out: Output, plan: TeardownPlan, *, deleted: bool, dry_run: 
         [(i.resource, i.name, i.action, detail(i.details)) for i in plan.items],
     )
     counts = plan.counts()
-    others = f"{counts['skip']} left alone (not ours), {counts['absent']} absent"
+    others = f"{counts['keep']} kept, {counts['skip']} left alone (not ours), {counts['absent']} absent"
     if preview:  # before the confirmation
         out.line(f"Plan: {counts['delete']} to delete, {others}.")
     elif dry_run:
@@ -157,13 +163,14 @@ def _teardown(
     dry_run: bool,
     yes: bool,
     force: bool,
+    include_identities: bool,
 ) -> None:
     from ..deploy import is_emulator
     from ..teardown import apply_teardown, check_force, plan_teardown
 
     ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
     aws = ctx.aws()
-    plan = plan_teardown(aws, ctx.config)
+    plan = plan_teardown(aws, ctx.config, include_identities=include_identities)
     deleted = False
     if not dry_run and plan.to_delete:
         check_force(plan, force)
@@ -241,6 +248,13 @@ def register(app: typer.Typer) -> None:
         config: ConfigOpt = None,
         yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking.")] = False,
         force: Annotated[bool, typer.Option("--force", help="Delete queues even when they hold messages.")] = False,
+        include_identities: Annotated[
+            bool,
+            typer.Option(
+                "--include-identities",
+                help="Also delete the SES identities (kept by default: they are account-wide and often shared).",
+            ),
+        ] = False,
         dry_run: DryRunOpt = False,
         json: JsonOpt = False,
         region: RegionOpt = None,
@@ -249,5 +263,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Delete the config's resources that carry its tags, in reverse order; others are left alone.
 
+        SES identities are kept unless --include-identities; a DLQ another queue still uses is kept.
         Example: txnalert teardown --dry-run"""
-        _teardown(config, region, profile, endpoint_url, json, dry_run, yes, force)
+        _teardown(config, region, profile, endpoint_url, json, dry_run, yes, force, include_identities)

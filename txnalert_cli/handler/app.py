@@ -22,6 +22,7 @@ import logging
 import os
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.utils import parseaddr
@@ -57,6 +58,7 @@ DEFAULT_SUBJECT = "Transaction Alert"
 DEFAULT_IDEMPOTENCY_TTL_SECONDS = 86400
 DEFAULT_LOG_LEVEL = "INFO"
 DEFAULT_SERVICE = "txnalert"
+FAILURES_KEPT = 10_000  # AlertHandler.failures: the last failure reason of this many message ids
 # Invocation deadline assumed when the handler is called without a Lambda context (e.g. context=None).
 DEFAULT_LOCAL_TIMEOUT_SECONDS = 300.0
 
@@ -370,6 +372,10 @@ class AlertHandler:
             key_prefix=IDEMPOTENCY_KEY_PREFIX,
         )
         self._seen: set[str] = set()
+        # What this handler did, for an in-process caller (the local worker) that must not depend on the
+        # log level: emails actually sent, and the last failure reason per SQS message id (bounded).
+        self.emails_sent = 0
+        self.failures: OrderedDict[str, str] = OrderedDict()
 
     # -- one invocation --
 
@@ -415,6 +421,7 @@ class AlertHandler:
         failures = [{"itemIdentifier": str(item["itemIdentifier"])} for item in response["batchItemFailures"]]
         for failure in failures:
             if failure["itemIdentifier"] not in self._seen:
+                self._failed(failure["itemIdentifier"], "skipped: an earlier message of its group failed")
                 self.logger.warning(
                     "skipped, an earlier message of its group failed; will retry",
                     extra={"message_id": failure["itemIdentifier"]},
@@ -442,6 +449,7 @@ class AlertHandler:
         try:
             txn = parse_body(record.body)
         except InvalidTransaction as exc:
+            self._failed(message_id, "; ".join(exc.reasons))
             self.logger.set_correlation_id(exc.transaction_id)
             self.logger.warning(
                 "invalid transaction",
@@ -461,16 +469,19 @@ class AlertHandler:
             result = self._send_once(transaction=txn)
         except SendFailure as exc:
             fields.update(error_code=exc.code, reason=self._scrub(str(exc), txn))
+            self._failed(message_id, f"{exc.code}: {fields['reason']}")
             if exc.retryable:
                 self.logger.warning("send failed, will retry", extra=fields)
             else:
                 self.logger.error("email rejected by SES", extra=fields)
             raise
         except IdempotencyAlreadyInProgressError:
+            self._failed(message_id, "transaction already in progress elsewhere")
             self.logger.warning("transaction already in progress elsewhere, will retry", extra=fields)
             raise
         except IdempotencyPersistenceLayerError as exc:
             fields.update(reason=self._scrub(str(exc), txn))
+            self._failed(message_id, f"idempotency store failed: {fields['reason']}")
             self.logger.error("idempotency store failed, will retry", extra=fields)
             raise
 
@@ -483,6 +494,12 @@ class AlertHandler:
             self.logger.info("email sent", extra=fields)
         return result
 
+    def _failed(self, message_id: str, reason: str) -> None:
+        self.failures[message_id] = reason
+        self.failures.move_to_end(message_id)
+        while len(self.failures) > FAILURES_KEPT:
+            self.failures.popitem(last=False)
+
     def _send_alert(self, *, transaction: Transaction) -> dict[str, str]:
         """Runs at most once per transaction_id (until the idempotency record expires)."""
         rendered = render_email(transaction, self.settings.subject, self.settings.sender)
@@ -493,6 +510,7 @@ class AlertHandler:
             sesv2_client=self.sesv2_client,
             ses_client=self.ses_client,
         )
+        self.emails_sent += 1
         return {"transaction_id": transaction.transaction_id, "ses_message_id": ses_message_id}
 
     @staticmethod
