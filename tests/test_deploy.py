@@ -189,7 +189,11 @@ def package() -> Any:
 
 
 def test_zip_is_deterministic(package: Any) -> None:
+    from txnalert_cli import deploy
+
+    deploy._ZIP_CACHE.clear()  # a real second build, not the in-process cache's copy
     again = build_package(cfg.loads("queue: {name: txq}\n", "t.yaml"))
+    assert again.data is not package.data
     assert hashlib.sha256(again.data).hexdigest() == hashlib.sha256(package.data).hexdigest() == package.sha256
     infos = zipfile.ZipFile(io.BytesIO(package.data)).infolist()
     names = [i.filename for i in infos]
@@ -197,6 +201,17 @@ def test_zip_is_deterministic(package: Any) -> None:
     assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
     assert {i.external_attr >> 16 for i in infos} == {0o100644}
     assert not any(i.is_dir() for i in infos)
+
+
+def test_the_zip_cache_is_keyed_on_every_file() -> None:
+    from txnalert_cli.deploy import build_zip
+
+    one = build_zip({"a.py": b"x = 1\n", "b.py": b"y = 2\n"})
+    assert build_zip({"a.py": b"x = 1\n", "b.py": b"y = 2\n"}) is one  # same contents: the cached bytes
+    for changed in ({"a.py": b"x = 1\n", "b.py": b"y = 3\n"}, {"a.py": b"x = 1\n", "c.py": b"y = 2\n"}):
+        other = build_zip(changed)
+        assert other != one
+        assert sorted(zipfile.ZipFile(io.BytesIO(other)).namelist()) == sorted(changed)
 
 
 def test_zip_contents(package: Any) -> None:

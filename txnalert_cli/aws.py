@@ -7,6 +7,7 @@ none: emulators accept any key, so fixed dummy keys are used there and never sen
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import threading
 from dataclasses import dataclass, field
@@ -49,6 +50,24 @@ def resolve_endpoint(config: Config) -> str | None:
     return value or None
 
 
+@functools.lru_cache(maxsize=1)
+def _data_loader() -> Any:
+    """botocore's loader of service models, shared by every session of this process: it caches what it
+    has read, so the second client of a service (another command in the same process: demo, the tests)
+    does not parse its JSON model again."""
+    from botocore.loaders import create_loader
+
+    return create_loader()
+
+
+def _botocore_session() -> Any:
+    import botocore.session
+
+    core = botocore.session.Session()
+    core.register_component("data_loader", _data_loader())
+    return core
+
+
 @dataclass
 class Aws:
     """A boto3 session and its clients for one config; clients are created once and shared."""
@@ -81,13 +100,13 @@ class Aws:
 
             session = None
             if not self.emulator:
-                session = boto3.Session(profile_name=self.config.aws.profile, region_name=self.region)
+                session = boto3.Session(
+                    botocore_session=_botocore_session(), profile_name=self.config.aws.profile, region_name=self.region
+                )
             if session is None or (session.get_credentials() is None and is_loopback(self.effective_endpoint())):
-                import botocore.session
-
                 # The emulator needs no AWS config at all: $AWS_PROFILE naming a missing profile must not
                 # break it, so this session does not read the profile from the environment.
-                core = botocore.session.Session()
+                core = _botocore_session()
                 core.session_var_map["profile"] = (None, None, None, None)
                 session = boto3.Session(
                     botocore_session=core,

@@ -98,17 +98,22 @@ def _parse_body(body: str) -> Any:
         return body
 
 
-def peek(sqs: Any, url: str, count: int, *, wait_seconds: int = 1) -> list[PeekedMessage]:
+def peek(sqs: Any, url: str, count: int, *, wait_seconds: int = 1, visible: int | None = None) -> list[PeekedMessage]:
     """Receive up to `count` messages, then make them visible again at once.
 
     Each peek is a receive: it raises the messages' receive count, which counts toward
     max_receive_count. Messages are held invisible for the peek's duration so none is shown twice.
+    `visible` (the queue's ApproximateNumberOfMessages, when the caller has it) ends the peek once that
+    many were seen, instead of waiting for an empty receive. An empty long poll (wait_seconds >= 1, which
+    asks every SQS server) ends it; short polls sample servers, so two empty ones in a row are needed.
     """
     seen: dict[str, PeekedMessage] = {}
     handles: list[str] = []
+    want = count if visible is None else min(count, visible)
+    max_empty = 1 if wait_seconds >= 1 else 2
     try:
         empty_polls = 0
-        while len(seen) < count and empty_polls < 2:
+        while len(seen) < want and empty_polls < max_empty:
             response = sqs.receive_message(
                 QueueUrl=url,
                 MaxNumberOfMessages=min(10, count - len(seen)),
@@ -167,7 +172,7 @@ def inspect(aws: Any, config: Config, *, peek_count: int = 0, dlq: bool = False)
     messages: list[PeekedMessage] = []
     if peek_count > 0:
         target = dead if dlq else main
-        messages = peek(sqs, target.url, peek_count)
+        messages = peek(sqs, target.url, peek_count, visible=target.visible)
     return Inspection(
         queues=[main, dead], messages=messages, peeked_role=(DLQ if dlq else MAIN) if peek_count else None
     )
