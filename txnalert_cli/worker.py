@@ -215,10 +215,11 @@ class Worker:
         self.account_id = queue_arn.split(":")[4] if queue_arn.count(":") >= 5 else "000000000000"
         self.stop_requested = threading.Event()
 
-    def receive_batch(self, limit: int) -> list[dict[str, Any]]:
-        """Up to `limit` messages: several receives of 10 while the queue keeps giving full ones."""
+    def receive_batch(self, limit: int, *, wait: int | None = None) -> list[dict[str, Any]]:
+        """Up to `limit` messages: several receives of 10 while the queue keeps giving full ones. The first
+        receive waits `wait` seconds (default: the worker's long poll)."""
         messages: list[dict[str, Any]] = []
-        wait = self.wait_seconds
+        wait = self.wait_seconds if wait is None else wait
         while len(messages) < limit:
             want = min(RECEIVE_MAX, limit - len(messages))
             response = self.sqs.receive_message(
@@ -358,13 +359,21 @@ class Worker:
                     limit = min(limit, max_messages - stats.received)
                     if limit <= 0:
                         break
-                messages = self.receive_batch(limit)
+                if until_empty:
+                    # Take what is there without waiting; only when that is nothing, ask whether the queue is
+                    # done, and long-poll only if it is not (messages in flight or delayed come back later).
+                    # The last long poll on an empty queue would cost seconds for nothing.
+                    messages = self.receive_batch(limit, wait=0)
+                    if not messages:
+                        if self.queue_is_done():
+                            break
+                        messages = self.receive_batch(limit)
+                else:
+                    messages = self.receive_batch(limit)
                 if messages:
                     self.invoke(messages, stats)
                     if on_batch is not None:
                         on_batch(stats)
-                elif until_empty and self.queue_is_done():
-                    break
         stats.elapsed_s = time.perf_counter() - started
         return stats
 
