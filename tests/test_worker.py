@@ -247,6 +247,43 @@ def test_batches_follow_batch_size(endpoint: str) -> None:
     assert stats.succeeded == 7 and depth(endpoint, "sem") == (0, 0)
 
 
+def test_until_empty_long_polls_only_while_messages_are_in_flight(endpoint: str) -> None:
+    client, url, arn = _queue_with(endpoint, ["ok", "again"])
+    waits: list[int] = []
+    client.meta.events.register(
+        "provide-client-params.sqs.ReceiveMessage", lambda params, **_: waits.append(params["WaitTimeSeconds"])
+    )
+    failed_once: set[str] = set()
+
+    def answer(event: dict[str, Any]) -> dict[str, Any]:
+        failures = []
+        for record in event["Records"]:
+            if record["body"] == "again" and not failed_once:
+                failed_once.add(record["messageId"])
+                failures.append({"itemIdentifier": record["messageId"]})
+        return {"batchItemFailures": failures}
+
+    worker = Worker(
+        client,
+        url,
+        arn,
+        ScriptedHandler(answer),
+        region="us-east-1",
+        function_name="fn",
+        timeout_seconds=30,
+        wait_seconds=1,
+        retry_delay=1,
+    )
+    stats = worker.run(until_empty=True)
+    assert (stats.received, stats.succeeded, stats.failed) == (3, 2, 1)
+    assert depth(endpoint, "sem") == (0, 0)
+    # Short receives while messages come; a long poll only while the failed one was in flight; none at the end.
+    assert waits[0] == 0 and waits[-1] == 0 and 1 in waits
+    waits.clear()
+    assert worker.run(until_empty=True).received == 0
+    assert waits == [0]  # an empty queue: one short receive, then done
+
+
 # --- the real handler, end to end ------------------------------------------------------------------
 
 
