@@ -158,9 +158,9 @@ def _worker(client: Any, url: str, arn: str, handler: Any, **kw: Any) -> Worker:
         handler,
         region="us-east-1",
         function_name="fn",
-        timeout_seconds=30,
+        timeout_seconds=kw.pop("timeout_seconds", 30),
         batch_size=kw.pop("batch_size", 10),
-        wait_seconds=0,
+        wait_seconds=kw.pop("wait_seconds", 0),
         **kw,
     )
 
@@ -214,18 +214,7 @@ def test_a_handler_past_its_timeout_fails_the_batch(endpoint: str) -> None:
         time.sleep(1.2)
         return {"batchItemFailures": []}
 
-    worker = Worker(
-        client,
-        url,
-        arn,
-        ScriptedHandler(slow),
-        region="us-east-1",
-        function_name="fn",
-        timeout_seconds=1,
-        wait_seconds=0,
-        retry_delay=0,
-    )
-    stats = worker.run(max_messages=1)
+    stats = _worker(client, url, arn, ScriptedHandler(slow), timeout_seconds=1, retry_delay=0).run(max_messages=1)
     assert stats.batch_errors == 1 and stats.errors == [
         "batch of 1 failed: TimeoutError: Task timed out after 1 seconds"
     ]
@@ -263,17 +252,7 @@ def test_until_empty_long_polls_only_while_messages_are_in_flight(endpoint: str)
                 failures.append({"itemIdentifier": record["messageId"]})
         return {"batchItemFailures": failures}
 
-    worker = Worker(
-        client,
-        url,
-        arn,
-        ScriptedHandler(answer),
-        region="us-east-1",
-        function_name="fn",
-        timeout_seconds=30,
-        wait_seconds=1,
-        retry_delay=1,
-    )
+    worker = _worker(client, url, arn, ScriptedHandler(answer), wait_seconds=1, retry_delay=1)
     stats = worker.run(until_empty=True)
     assert (stats.received, stats.succeeded, stats.failed) == (3, 2, 1)
     assert depth(endpoint, "sem") == (0, 0)
