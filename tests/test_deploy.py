@@ -37,8 +37,8 @@ from txnalert_cli.deploy import (
 )
 from txnalert_cli.errors import ApplyError, ConfigError, ResourceConflict
 from txnalert_cli.handler.app import Settings
+from txnalert_cli.queues import find_queue_url
 from txnalert_cli.resources import ENABLED_STATES, TRANSITIONAL_STATES, plan_and_apply
-from txnalert_cli.resources import queue_url as find_queue_url
 from txnalert_cli.worker import handler_settings
 
 runner = CliRunner()

@@ -13,15 +13,23 @@ NOT_FOUND_CODES = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist
 MAIN, DLQ = "main", "dlq"
 
 
-def queue_url(sqs: Any, name: str, *, where: str = "") -> str:
-    """The queue's URL, or QueueNotFound naming the fix."""
+def find_queue_url(sqs: Any, name: str) -> str | None:
+    """The queue's URL; None when it does not exist."""
     try:
         return str(sqs.get_queue_url(QueueName=name)["QueueUrl"])
     except Exception as exc:
         if error_code(exc) in NOT_FOUND_CODES:
-            suffix = f" at {where}" if where else ""
-            raise QueueNotFound(f"queue {name!r} does not exist{suffix}: run `txnalert create-queue`") from None
+            return None
         raise
+
+
+def queue_url(sqs: Any, name: str, *, where: str = "") -> str:
+    """The queue's URL, or QueueNotFound naming the fix."""
+    url = find_queue_url(sqs, name)
+    if url is None:
+        suffix = f" at {where}" if where else ""
+        raise QueueNotFound(f"queue {name!r} does not exist{suffix}: run `txnalert create-queue`")
+    return url
 
 
 @dataclass

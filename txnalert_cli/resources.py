@@ -43,6 +43,7 @@ from .errors import (
     from_botocore,
 )
 from .queues import NOT_FOUND_CODES as QUEUE_NOT_FOUND_CODES
+from .queues import find_queue_url
 
 if TYPE_CHECKING:
     from .deploy import FunctionPackage, PolicyInputs
@@ -444,12 +445,6 @@ def if_exists(kind: str, call: Callable[[], _T]) -> _T | None:
         raise
 
 
-def queue_url(sqs: Any, name: str) -> str | None:
-    """The queue's URL; None when it does not exist."""
-    found = if_exists(QUEUE, lambda: sqs.get_queue_url(QueueName=name))
-    return None if found is None else str(found["QueueUrl"])
-
-
 def queue_arn_of(sqs: Any, url: str) -> str:
     return str(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
 
@@ -663,7 +658,7 @@ class Planner:
         """The queue's ARN: from the plan (None: it will be created), else from SQS."""
         if name in self.queue_arns:
             return self.queue_arns[name]
-        url = queue_url(self.sqs, name)
+        url = find_queue_url(self.sqs, name)
         if url is None:
             raise QueueNotFound(
                 f"queue {name!r} does not exist at {self.aws.describe_endpoint()}: run `txnalert setup` "
@@ -773,10 +768,10 @@ class Planner:
         return Change(IDENTITY, spec.name, UPDATE if diff else UNCHANGED, diff, spec, {"arn": arn})
 
     def _plan_queue(self, spec: QueueSpec, queue_arns: dict[str, str | None]) -> Change:
-        url = queue_url(self.sqs, spec.name)
+        url = find_queue_url(self.sqs, spec.name)
         if url is None:
             other = _other_type_name(spec)
-            if queue_url(self.sqs, other) is not None:
+            if find_queue_url(self.sqs, other) is not None:
                 want, have = ("FIFO", "standard") if spec.fifo else ("standard", "FIFO")
                 raise ResourceConflict(
                     f"queue.fifo asks for a {want} queue {spec.name!r} but a {have} queue {other!r} exists; "

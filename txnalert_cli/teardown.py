@@ -35,6 +35,7 @@ from typing import Any
 
 from .config import Config
 from .errors import UsageError
+from .queues import find_queue_url
 from .resources import (
     FUNCTION,
     IDENTITY,
@@ -50,7 +51,6 @@ from .resources import (
     if_exists,
     missing_tags,
     queue_arn_of,
-    queue_url,
     tags_dict,
     tags_text,
     unqualified_function_arn,
@@ -127,7 +127,7 @@ class TeardownPlanner:
         config = self.config
         main_name, dlq_name = config.queue.name, config.queue.dlq.name
         function = self._function()
-        main_url, dlq_url = queue_url(self.sqs, main_name), queue_url(self.sqs, dlq_name)
+        main_url, dlq_url = find_queue_url(self.sqs, main_name), find_queue_url(self.sqs, dlq_name)
         main = self._queue(main_name, main_url)
         items = [
             self._mapping(function, main_url),
