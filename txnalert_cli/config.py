@@ -7,10 +7,11 @@ Every problem is collected and reported at once, one line each, naming the file 
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,13 @@ RETENTION_MIN, RETENTION_MAX = 60, 1_209_600
 MESSAGE_SIZE_MIN, MESSAGE_SIZE_MAX = 1_024, 1_048_576
 # AWS recommends a visibility timeout of at least six times the function timeout for SQS triggers.
 VISIBILITY_FACTOR = 6
+
+# Limits on the file itself, so that hostile input costs little: a real config is a few KB, under 100 values
+# and 4 levels deep.
+MAX_CONFIG_BYTES = 1 << 20  # 1 MiB
+MAX_VALUES = 10_000  # values once YAML aliases are expanded
+MAX_DEPTH = 50  # levels of nesting, in the text or through aliases
+SHOW_MAX = 80  # characters of a value quoted in a message
 
 
 # --- the typed config -----------------------------------------------------------------------------
@@ -128,6 +136,9 @@ class Config:
     tags: dict[str, str] = field(default_factory=lambda: {"app": "txnalert"})
     source: str = "<built-in>"
     warnings: tuple[str, ...] = ()
+    # Why SES will reject this sender (ses.sender is not covered by ses.identities), or None. Not a warning for
+    # every command: only commands that send print it.
+    sender_uncovered: str | None = None
 
     @property
     def resource_tags(self) -> dict[str, str]:
@@ -164,12 +175,65 @@ MISSING = _Missing()
 Validator = Callable[[Any], "str | None"]
 
 
+# C1 control characters, which json.dumps leaves raw (some terminals act on them).
+_C1_ESCAPES = {code: f"\\u{code:04x}" for code in range(0x7F, 0xA0)}
+_SHOW_DEPTH = 8
+_SHOW_WHOLE = SHOW_MAX + 20  # a string this long is shown whole: cutting it would hide a name for a few characters
+
+
 def show(value: Any) -> str:
-    """A value as the user wrote it: strings quoted, YAML null/true/false as such."""
-    try:
-        return json.dumps(value, ensure_ascii=False, default=str)
-    except (TypeError, ValueError):
-        return repr(value)
+    """A value as the user wrote it (strings quoted, YAML null/true/false as such), in about SHOW_MAX characters:
+    a string longer than _SHOW_WHOLE is cut and its length given (`"aaaa..." (5242880 characters)`), a larger
+    structure is cut with "...". Nothing is serialised beyond what is shown, so a huge value costs no more than
+    a small one."""
+    if isinstance(value, str):
+        quoted = json.dumps(value[:_SHOW_WHOLE], ensure_ascii=False).translate(_C1_ESCAPES)
+        if len(value) <= _SHOW_WHOLE and len(quoted) <= _SHOW_WHOLE + 2:
+            return quoted
+        return f'"{quoted[1:-1][: SHOW_MAX - 4]}..." ({len(value)} characters)'
+    text = ""
+    for token in _show_tokens(value, 0):
+        text += token
+        if len(text) > SHOW_MAX:
+            return text[: SHOW_MAX - 3] + "..."
+    return text
+
+
+def _show_tokens(value: Any, depth: int) -> Iterator[str]:
+    """JSON-like text of value, piece by piece (so show can stop early); deep or self-containing values end in ..."""
+    if isinstance(value, str):
+        yield show(value)
+    elif value is None or isinstance(value, bool | float):
+        yield json.dumps(value)
+    elif isinstance(value, int):
+        try:
+            yield str(value)
+        except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits())
+            yield f"<an integer of {value.bit_length()} bits>"
+    elif isinstance(value, dict | list | tuple | set | frozenset):
+        if depth >= _SHOW_DEPTH:
+            yield "..."
+            return
+        is_map = isinstance(value, dict)
+        yield "{" if is_map else "["
+        for index, item in enumerate(value.items() if is_map else value):
+            if index:
+                yield ", "
+            if is_map:
+                yield from _show_tokens(item[0], depth + 1)
+                yield ": "
+                item = item[1]
+            yield from _show_tokens(item, depth + 1)
+        yield "}" if is_map else "]"
+    else:  # a date, bytes (!!binary): as text
+        yield show(str(value[: SHOW_MAX + 1] if isinstance(value, bytes) else value))
+
+
+def _key(key: Any) -> str:
+    """A mapping key in a dotted path: as written when short and printable, else quoted and capped by show."""
+    if isinstance(key, str) and 0 < len(key) <= SHOW_MAX and key.isprintable():
+        return key
+    return show(key)
 
 
 def _integer(lo: int, hi: int | None = None) -> Validator:
@@ -388,7 +452,7 @@ def _check_tags(value: Any, problems: list[str], prefix: str) -> dict[str, str]:
         return {}
     tags: dict[str, str] = {}
     for key, val in value.items():
-        where = f"{prefix}tags.{key}"
+        where = f"{prefix}tags.{_key(key)}"
         if not isinstance(key, str) or not 1 <= len(key) <= 128 or key.lower().startswith("aws:"):
             problems.append(f'{where}: a tag name must be 1-128 characters and not start with "aws:"')
             continue
@@ -415,7 +479,7 @@ def _section(raw: dict[str, Any], name: str, problems: list[str], prefix: str) -
     schema = SCHEMA[name]
     for key in value:
         if key not in schema:
-            problems.append(f"{prefix}{name}.{key}: {_unknown(str(key), list(schema))}")
+            problems.append(f"{prefix}{name}.{_key(key)}: {_unknown(key, list(schema))}")
     out: dict[str, Any] = {}
     for key, spec in schema.items():
         if key in value:
@@ -428,8 +492,8 @@ def _section(raw: dict[str, Any], name: str, problems: list[str], prefix: str) -
     return out
 
 
-def _unknown(key: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(key, known, n=1)
+def _unknown(key: Any, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1) if isinstance(key, str) and len(key) <= SHOW_MAX else []
     hint = f" (did you mean {show(close[0])}?)" if close else f" (known: {', '.join(known)})"
     return "unknown key" + hint
 
@@ -443,7 +507,7 @@ def parse(raw: Any, source: str = "<config>") -> Config:
         raise ConfigError([f"{prefix}must be a mapping with at least queue.name, got {show(raw)}"])
     for key in raw:
         if key not in SECTIONS:
-            problems.append(f"{prefix}{key}: {_unknown(str(key), list(SECTIONS))}")
+            problems.append(f"{prefix}{_key(key)}: {_unknown(key, list(SECTIONS))}")
 
     aws = _section(raw, "aws", problems, prefix)
     _check_region(aws["region"], "aws.region", problems, prefix)
@@ -472,7 +536,13 @@ def parse(raw: Any, source: str = "<config>") -> Config:
     identities = ses["identities"]
     if isinstance(identities, str):
         identities = [identities]
-    if not isinstance(identities, list):
+    if identities is None or identities == []:
+        problems.append(
+            f"{prefix}ses.identities: must list at least one email address or domain "
+            "(SES only sends from verified identities)"
+        )
+        identities = []
+    elif not isinstance(identities, list):
         problems.append(f"{prefix}ses.identities: must be a list of email addresses or domains, got {show(identities)}")
         identities = []
     seen_identities: set[str] = set()
@@ -495,7 +565,9 @@ def parse(raw: Any, source: str = "<config>") -> Config:
         return isinstance(value, int) and not isinstance(value, bool)
 
     if fifo and valid_int(lam["batch_size"]) and lam["batch_size"] > 10:
-        problems.append(f"{prefix}lambda.batch_size: must be at most 10 for a FIFO queue, got {lam['batch_size']}")
+        problems.append(
+            f"{prefix}lambda.batch_size: must be at most 10 for a FIFO queue, got {show(lam['batch_size'])}"
+        )
     window = lam["batch_window"]
     window_ok = valid_int(window) and 0 <= window <= BATCH_WINDOW_MAX
     if fifo and window_ok and window > 0:
@@ -544,8 +616,9 @@ def parse(raw: Any, source: str = "<config>") -> Config:
             "after a throttled or failed batch (AWS recommends at least 5)"
         )
     sender = ses["sender"]
+    sender_uncovered: str | None = None
     if not problems and isinstance(sender, str) and identities and not _sender_covered(sender, identities):
-        warnings.append(f"{prefix}ses.sender: {show(sender)} is not covered by ses.identities; SES will reject sends")
+        sender_uncovered = f"{prefix}ses.sender: {show(sender)} is not covered by ses.identities; SES will reject sends"
 
     if problems:
         raise ConfigError(problems)
@@ -573,6 +646,7 @@ def parse(raw: Any, source: str = "<config>") -> Config:
         tags=tags,
         source=source,
         warnings=tuple(warnings),
+        sender_uncovered=sender_uncovered,
     )
 
 
@@ -592,11 +666,19 @@ def find_config_path(explicit: str | None) -> Path:
 
 
 def load(explicit: str | None = None) -> Config:
-    """Read, parse and validate the config file; every failure is a ConfigError (exit 2)."""
+    """Read, parse and validate the config file; every failure is a ConfigError (exit 2). A file larger than
+    MAX_CONFIG_BYTES is refused unread, and no more than that is ever read (/dev/zero, a growing file)."""
     path = find_config_path(explicit)
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > MAX_CONFIG_BYTES:
+                raise ConfigError([f"{source}: {_too_large(size)}"])
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigError([f"{source}: {_too_large(None)}"])
+        text = data.decode("utf-8")
     except FileNotFoundError:
         hint = (
             ""
@@ -613,29 +695,171 @@ def load(explicit: str | None = None) -> Config:
     return loads(text, source)
 
 
-def loads(text: str, source: str = "<config>") -> Config:
+def _too_large(size: int | None) -> str:
+    limit = f"larger than {MAX_CONFIG_BYTES >> 20} MiB (the limit for a config file): refusing it"
+    return f"is {size} bytes, {limit}" if size is not None else f"is {limit}"
+
+
+class _Refused(Exception):
+    """A YAML document txnalert will not read (too big, too deep, a non-string key), at a place in the file."""
+
+    def __init__(self, message: str, mark: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.mark = mark
+
+    def line(self, source: str) -> str:
+        return f"{source}: {_where(self.mark)}{self.message}"
+
+
+def _where(mark: Any) -> str:
+    return f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+
+
+def _clip(text: str, limit: int = 2 * SHOW_MAX) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# What a constructor raises on a malformed scalar (!!int xyz, a 5000-digit integer, !!timestamp x, !!bool x).
+_CONSTRUCT_ERRORS = (ValueError, TypeError, KeyError, AttributeError, OverflowError)
+
+
+@functools.cache
+def _config_loader() -> Any:
+    """safe_load's loader with what a config needs: each mapping key a string, given once; no merge keys; at most
+    MAX_DEPTH levels and MAX_VALUES values, counted on the parser's events (iterative) before the recursive
+    composer and constructor see them; a scalar that cannot be constructed reported where it stands."""
     import yaml
+    from yaml.constructor import ConstructorError
+    from yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, ScalarEvent
+    from yaml.nodes import MappingNode, Node, ScalarNode
 
-    class UniqueKeyLoader(yaml.SafeLoader):
-        """safe_load, but a key given twice in one mapping is an error (YAML would keep the last)."""
+    class ConfigLoader(yaml.SafeLoader):
+        def __init__(self, stream: str) -> None:
+            super().__init__(stream)
+            self.nesting = 0
+            self.values = 0
 
-    def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
-        keys: set[Any] = set()
+        def get_event(self) -> Any:
+            event = super().get_event()
+            if isinstance(event, CollectionStartEvent):
+                self.nesting += 1
+                if self.nesting > MAX_DEPTH:
+                    raise _Refused(f"nested more than {MAX_DEPTH} levels deep: refusing it", event.start_mark)
+            elif isinstance(event, CollectionEndEvent):
+                self.nesting -= 1
+            if isinstance(event, CollectionStartEvent | ScalarEvent | AliasEvent):
+                self.values += 1
+                if self.values > MAX_VALUES:
+                    raise _Refused(f"the document has more than {MAX_VALUES} values: refusing it")
+            return event
+
+        def construct_object(self, node: Node, deep: bool = False) -> Any:
+            try:
+                return super().construct_object(node, deep=deep)
+            except _CONSTRUCT_ERRORS:
+                tag = _clip(str(node.tag).replace("tag:yaml.org,2002:", "!!"))
+                raise ConstructorError(None, None, f"not a valid {tag} value", node.start_mark) from None
+
+    def construct_mapping(loader: ConfigLoader, node: MappingNode, deep: bool = False) -> Any:
+        keys: set[str] = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise _Refused("YAML merge keys (<<) are not supported", key_node.start_mark)
+            if not isinstance(key_node, ScalarNode):
+                kind = "a mapping" if isinstance(key_node, MappingNode) else "a list"
+                raise _Refused(f"a mapping key must be a string, got {kind}", key_node.start_mark)
             key = loader.construct_object(key_node, deep=deep)
+            if not isinstance(key, str):
+                raise _Refused(f"a mapping key must be a string, got {_kind(key)} (quote it)", key_node.start_mark)
             if key in keys:
-                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {show(key)}", key_node.start_mark)
+                raise ConstructorError(None, None, f"duplicate key {show(key)}", key_node.start_mark)
             keys.add(key)
         return loader.construct_mapping(node, deep=deep)
 
-    UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    ConfigLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    return ConfigLoader
+
+
+def _kind(value: Any) -> str:
+    if value is None or isinstance(value, bool):
+        return show(value)
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    return f"a {type(value).__name__}"
+
+
+def _check_expansion(root: Any) -> None:
+    """Refuse a node graph that expands (through aliases) to more than MAX_VALUES values or MAX_DEPTH levels, or
+    that contains itself. Aliases share node objects and sizes are memoised per node, so this is O(distinct
+    nodes) even for an alias bomb; it is iterative, so a long alias chain cannot exhaust the stack."""
+    from yaml.nodes import MappingNode, SequenceNode
+
+    def children(node: Any) -> list[Any]:
+        if isinstance(node, MappingNode):
+            return [part for pair in node.value for part in pair]
+        return list(node.value) if isinstance(node, SequenceNode) else []
+
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    open_nodes: set[int] = set()  # on the path from the root: meeting one again is a cycle
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        ident = id(node)
+        if finished:
+            open_nodes.discard(ident)
+            kids = children(node)
+            size[ident] = 1 + sum(size[id(kid)] for kid in kids)
+            depth[ident] = 1 + max((depth[id(kid)] for kid in kids), default=0)
+            if size[ident] > MAX_VALUES:
+                raise _Refused(f"the document expands to more than {MAX_VALUES} values (YAML aliases): refusing it")
+            if depth[ident] > MAX_DEPTH:
+                raise _Refused(
+                    f"nested more than {MAX_DEPTH} levels deep (through YAML aliases): refusing it", node.start_mark
+                )
+            continue
+        if ident in size:
+            continue
+        open_nodes.add(ident)
+        stack.append((node, True))
+        for kid in children(node):
+            if id(kid) in open_nodes:
+                raise _Refused("the value here contains itself (a recursive YAML alias): refusing it", node.start_mark)
+            if id(kid) not in size:
+                stack.append((kid, False))
+
+
+def loads(text: str, source: str = "<config>") -> Config:
+    """Parse and validate config text. Hostile text is refused in one line before it can cost much: more than
+    MAX_CONFIG_BYTES, nesting deeper than MAX_DEPTH, or more than MAX_VALUES values once aliases are expanded."""
+    import yaml
+
+    if len(text) > MAX_CONFIG_BYTES or len(encoded := text.encode("utf-8", "surrogatepass")) > MAX_CONFIG_BYTES:
+        size = len(text) if len(text) > MAX_CONFIG_BYTES else len(encoded)
+        raise ConfigError([f"{source}: {_too_large(size)}"])
+    loader = None
     try:
-        raw = yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        loader = _config_loader()(text)  # checks the characters: a ReaderError
+        node = loader.get_single_node()
+        if node is not None:
+            _check_expansion(node)
+        raw = loader.construct_document(node) if node is not None else None
+    except _Refused as exc:
+        raise ConfigError([exc.line(source)]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        raise ConfigError([f"{source}: {where}invalid YAML: {problem}"]) from None
+        raise ConfigError([f"{source}: {_where(mark)}invalid YAML: {_clip(problem)}"]) from None
+    except RecursionError:  # defensive: the limits above keep PyYAML's recursion shallow
+        raise ConfigError([f"{source}: nested too deeply to read: refusing it"]) from None
+    except _CONSTRUCT_ERRORS as exc:  # defensive: construct_object reports these with their place
+        raise ConfigError([f"{source}: invalid YAML: cannot read a value ({type(exc).__name__})"]) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
     if raw is None:
         raise ConfigError([f"{source}: config file is empty; at least queue.name is required"])
     return parse(raw, source)

@@ -143,7 +143,7 @@ def register(app: typer.Typer) -> None:
         from .. import sending
         from ..queues import queue_url
 
-        ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
+        ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json, sends=True)
         max_size = ctx.config.queue.max_message_size
         if from_file is not None:
             given = [

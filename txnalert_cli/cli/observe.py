@@ -101,7 +101,7 @@ def register(app: typer.Typer) -> None:
         Example: txnalert smoke --timeout 60 --junit smoke.xml"""
         from ..smoke import check_junit_path, run_smoke, write_junit
 
-        ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
+        ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json, sends=True)
         if junit:
             check_junit_path(junit)  # before anything is sent
         result = run_smoke(

@@ -39,6 +39,14 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")]
 
 
+def warn_config(out: Output, config: Config, *, sends: bool) -> None:
+    """The config's warnings; the uncovered-sender one only for commands that send."""
+    for warning in config.warnings:
+        out.warn(warning)
+    if sends and config.sender_uncovered:
+        out.warn(config.sender_uncovered)
+
+
 @dataclass
 class Ctx:
     """What a command needs: the validated config, AWS clients (lazily), and the output."""
@@ -56,13 +64,14 @@ class Ctx:
         profile: str | None = None,
         endpoint_url: str | None = None,
         json_mode: bool = False,
+        sends: bool = False,
     ) -> Ctx:
+        """sends: the command sends email (or messages that become email), so an uncovered sender is worth a warning."""
         from .. import config as config_module
 
         out = Output(json_mode)
         cfg = config_module.load(config_path).with_overrides(region=region, profile=profile, endpoint_url=endpoint_url)
-        for warning in cfg.warnings:
-            out.warn(warning)
+        warn_config(out, cfg, sends=sends)
         return cls(config=cfg, out=out)
 
     def aws(self, max_pool_connections: int = 10) -> Any:

@@ -8,7 +8,7 @@ import typer
 
 from ..errors import UsageError
 from ..output import Output
-from .options import ConfigOpt, Ctx, EndpointOpt, JsonOpt, ProfileOpt, RegionOpt
+from .options import ConfigOpt, Ctx, EndpointOpt, JsonOpt, ProfileOpt, RegionOpt, warn_config
 
 
 def _render_verify(out: Output, result: Any) -> None:
@@ -135,7 +135,7 @@ def register(app: typer.Typer) -> None:
 
         from ..worker import LogSink, build_worker
 
-        ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
+        ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json, sends=True)
         echo = (lambda line: sys.stderr.write(line + "\n")) if verbose else None
         w = build_worker(
             ctx.aws(), ctx.config, sink=LogSink(echo), retry_delay=retry_delay, wait_seconds=2 if until_empty else None
@@ -178,8 +178,7 @@ def register(app: typer.Typer) -> None:
 
         out = Output(json)
         cfg = config_module.load(config) if config else config_module.builtin_example()
-        for warning in cfg.warnings:
-            out.warn(warning)
+        warn_config(out, cfg, sends=True)
         if count < 1:
             raise UsageError("--count must be at least 1")
         result = run_demo(cfg, count=count, progress=None if json else out.info)
