@@ -46,3 +46,17 @@ def endpoint(moto_server: str) -> str:
 def moto_data(url: str) -> dict:
     with urllib.request.urlopen(f"{url}/moto-api/data.json", timeout=10) as resp:
         return json.loads(resp.read())
+
+
+def untargeted(data: dict) -> dict:
+    """A JSON result of a command that names its target (tests/test_target.py checks it), without it."""
+    target = data.pop("target")
+    assert set(target) == {"account", "region", "endpoint", "config"}, target
+    return data
+
+
+def after_target(stderr: str) -> str:
+    """stderr after the target header that such a command prints first."""
+    first, _, rest = stderr.partition("\n")
+    assert first.startswith("target: account "), stderr
+    return rest

@@ -27,7 +27,8 @@ def test_only_queue_name_is_required_and_defaults_apply() -> None:
     assert c.queue.dlq.max_receive_count == 5
     assert c.queue.visibility_timeout == 180
     assert c.queue.max_message_size == 262_144
-    assert c.aws.region == "us-east-1" and c.aws.endpoint_url is None and c.aws.profile is None
+    assert c.aws.region is None and c.aws.endpoint_url is None and c.aws.profile is None  # region: resolved by Aws
+    assert c.aws.account_id is None
     assert c.ses.sender == "alerts@example.com" and c.ses.identities == ("alerts@example.com",)
     assert c.lambda_.timeout == 30 and c.lambda_.batch_size == 10
     assert c.idempotency.table == "txnalert-idempotency" and c.idempotency.ttl_hours == 24

@@ -21,7 +21,7 @@ import yaml
 from botocore.awsrequest import AWSResponse
 from typer.testing import CliRunner
 
-from tests.conftest import moto_data
+from tests.conftest import after_target, moto_data
 from txnalert_cli import config as cfg
 from txnalert_cli.aws import Aws
 from txnalert_cli.cli import app
@@ -412,7 +412,7 @@ BROKEN = [
         ],
     ),
     (
-        f"queue: {{name: q}}\nlambda: {{powertools_layer: '{LAYER_EU}'}}\n",
+        f"queue: {{name: q}}\naws: {{region: us-east-1}}\nlambda: {{powertools_layer: '{LAYER_EU}'}}\n",
         [
             "t.yaml: lambda.powertools_layer: the layer is in eu-west-1 but the function is in us-east-1 "
             "(aws.region); Lambda only attaches layers from the function's region"
@@ -623,7 +623,7 @@ def test_setup_human_output_says_who_consumes_on_the_emulator(endpoint: str, tmp
     config = write_config(tmp_path, endpoint)
     result = cli("setup", "-c", config)
     assert "Applied: 7 created, 0 updated, 0 unchanged." in result.stdout
-    assert result.stderr.strip() == (
+    assert after_target(result.stderr).strip() == (
         "note: on the emulator the SQS trigger is created disabled (moto would not run the function's code): "
         "`txnalert worker` is the consumer there"
     )
@@ -863,7 +863,7 @@ def test_a_role_without_our_tags_is_never_modified(endpoint: str, tmp_path: Path
     before = snapshot(endpoint)
     for args in (("--dry-run",), ()):
         refused = cli("setup", "-c", config, *args, code=1)
-        assert refused.stderr == f"error: {ROLE_CONFLICT}\n"
+        assert after_target(refused.stderr) == f"error: {ROLE_CONFLICT}\n"
     assert snapshot(endpoint) == before  # planning refused: nothing was made or changed
 
     pipeline = Pipeline(endpoint, tmp_path, package)
@@ -1006,7 +1006,7 @@ def test_a_powertools_layer_is_attached(endpoint: str, tmp_path: Path, package: 
 
 def test_deploy_needs_the_queue(endpoint: str, tmp_path: Path) -> None:
     result = cli("deploy", "-c", write_config(tmp_path, endpoint), code=1)
-    assert result.stderr.strip() == (
+    assert after_target(result.stderr).strip() == (
         f"error: queue 'txq' does not exist at {endpoint}: run `txnalert setup` (or `txnalert create-queue`) first"
     )
     assert client(endpoint, "iam").list_roles()["Roles"] == []  # planning failed: nothing was made

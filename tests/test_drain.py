@@ -20,6 +20,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from tests.conftest import after_target, untargeted
 from txnalert_cli.cli import app
 from txnalert_cli.drain import ARCHIVE_FIELDS
 
@@ -134,7 +135,7 @@ def test_drain_archives_every_message_then_empties_the_queue(endpoint: str, tmp_
     config = create_queues(tmp_path, endpoint)
     bodies = seed(endpoint, "txq", 25)
     archive = tmp_path / "out.jsonl"
-    result = invoke_json("drain", "-c", config, "--to", str(archive))
+    result = untargeted(invoke_json("drain", "-c", config, "--to", str(archive)))
     assert result == {
         "drained": 25,
         "archive": str(archive),
@@ -175,7 +176,7 @@ def test_drain_human_output_and_default_archive_name(
     assert re.fullmatch(r"drained 12 messages from txq in \d+\.\d\d s \(\d+ msgs/s\)", out[0]), out
     match = re.fullmatch(r"archive: (drained-txq-\d{8}T\d{6}Z\.jsonl)", out[1])
     assert match, out
-    assert result.stderr == f"archiving to {match.group(1)}\n"
+    assert after_target(result.stderr) == f"archiving to {match.group(1)}\n"
     assert len(archive_lines(tmp_path / match.group(1))) == 12
 
 
@@ -358,7 +359,9 @@ def test_drain_of_a_missing_queue_is_queue_not_found(endpoint: str, tmp_path: Pa
     config = write_config(tmp_path, endpoint)
     result = invoke("drain", "-c", config, "--to", str(tmp_path / "a.jsonl"))
     assert result.exit_code == 1
-    assert result.stderr == f"error: queue 'txq' does not exist at {endpoint}: run `txnalert create-queue`\n"
+    assert after_target(result.stderr) == (
+        f"error: queue 'txq' does not exist at {endpoint}: run `txnalert create-queue`\n"
+    )
     assert not (tmp_path / "a.jsonl").exists()
 
 
@@ -638,7 +641,7 @@ def test_purge_with_yes(endpoint: str, tmp_path: Path) -> None:
     config = create_queues(tmp_path, endpoint)
     seed(endpoint, "txq", 6)
     seed(endpoint, "txq-dlq", 2)
-    assert invoke_json("purge", "-c", config, "--yes") == {"queue": "txq", "purged": 6}
+    assert untargeted(invoke_json("purge", "-c", config, "--yes")) == {"queue": "txq", "purged": 6}
     assert counts(endpoint, "txq") == (0, 0) and counts(endpoint, "txq-dlq") == (2, 0)
     result = invoke("purge", "-c", config, "--dlq", "-y")
     assert result.exit_code == 0
@@ -658,14 +661,17 @@ def test_purge_without_yes_and_without_a_terminal_refuses(endpoint: str, tmp_pat
 
 
 def test_purge_asks_on_a_terminal(endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from txnalert_cli.cli import ops
+    from txnalert_cli.cli import options
 
     config = create_queues(tmp_path, endpoint)
     seed(endpoint, "txq", 3)
-    monkeypatch.setattr(ops, "_stdin_is_terminal", lambda: True)
+    monkeypatch.setattr(options, "stdin_is_terminal", lambda: True)
     result = invoke("purge", "-c", config, input="n\n")
     assert result.exit_code == 1
-    assert "Purge txq: delete its 3 messages (3 visible, 0 in flight, 0 delayed) for good?" in result.stderr
+    assert (
+        "Purge txq in account ****9012 in us-east-1: delete its 3 messages (3 visible, 0 in flight, 0 delayed) "
+        "for good?"
+    ) in result.stderr
     assert result.stderr.endswith("nothing was purged\n")
     assert counts(endpoint, "txq") == (3, 0)
     result = invoke("purge", "-c", config, input="y\n")
@@ -679,15 +685,15 @@ def test_purge_of_an_empty_queue_does_not_purge_and_a_purge_in_progress_is_one_l
     config = create_queues(tmp_path, endpoint)
     result = invoke("purge", "-c", config, "--yes")
     assert (result.exit_code, result.stdout) == (0, "txq has no messages: nothing to purge\n")
-    assert invoke_json("purge", "-c", config, "--yes") == {"queue": "txq", "purged": 0}
+    assert untargeted(invoke_json("purge", "-c", config, "--yes")) == {"queue": "txq", "purged": 0}
     # moto, like SQS, allows one PurgeQueue per queue every 60 s: had the empty purges called it, this fails.
     seed(endpoint, "txq", 3)
-    assert invoke_json("purge", "-c", config, "--yes") == {"queue": "txq", "purged": 3}
+    assert untargeted(invoke_json("purge", "-c", config, "--yes")) == {"queue": "txq", "purged": 3}
     assert counts(endpoint, "txq") == (0, 0)
     seed(endpoint, "txq", 2, start=10)
     result = invoke("purge", "-c", config, "--yes")
     assert (result.exit_code, result.stdout) == (1, "")
-    assert result.stderr == (
+    assert after_target(result.stderr) == (
         "error: a purge of txq is already running (SQS allows one every 60 seconds): nothing more was purged; "
         "retry in up to 60 s\n"
     )

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from tests.conftest import after_target
 from txnalert_cli.cli import app
 
 runner = CliRunner()
@@ -116,7 +117,7 @@ def test_queue_type_mismatch_is_an_error_not_a_new_queue(endpoint: str, tmp_path
     run_json("create-queue", "-c", write_config(tmp_path, endpoint))
     result = run("create-queue", "-c", write_config(tmp_path, endpoint, fifo=True))
     assert result.exit_code == 1
-    assert result.stderr.strip() == (
+    assert after_target(result.stderr).strip() == (
         "error: queue.fifo asks for a FIFO queue 'txq-dlq.fifo' but a standard queue 'txq-dlq' exists; "
         "a queue's type cannot change: delete it or set queue.fifo back"
     )

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from botocore.awsrequest import AWSResponse
 
+from tests.conftest import untargeted
 from txnalert_cli.aws import MAX_ATTEMPTS
 from txnalert_cli.errors import TxnalertError
 from txnalert_cli.queues import queue_stats
@@ -73,7 +74,7 @@ def fake(parsed: dict[str, Any]) -> tuple[AWSResponse, dict[str, Any]]:
 def test_redrive_moves_dlq_messages_back_by_hand_on_moto(endpoint: str, tmp_path: Path) -> None:
     config = create_queues(tmp_path, endpoint)
     bodies = seed(endpoint, "txq-dlq", 23)
-    result = invoke_json("redrive", "-c", config)
+    result = untargeted(invoke_json("redrive", "-c", config))
     assert result == {
         "moved": 23,
         "path": "manual",
@@ -253,7 +254,7 @@ def test_drain_then_replay_round_trip(endpoint: str, tmp_path: Path) -> None:
     archive = tmp_path / "a.jsonl"
     assert invoke_json("drain", "-c", config, "--to", str(archive))["drained"] == 15
     assert counts(endpoint, "txq") == (0, 0)
-    result = invoke_json("replay", str(archive), "-c", config)
+    result = untargeted(invoke_json("replay", str(archive), "-c", config))
     assert result == {"sent": 15, "duplicates": 0, "failed": [], "queue": "txq", "elapsed_s": result["elapsed_s"]}
     back = receive_all(endpoint, "txq")
     assert sorted(m["Body"] for m in back) == sorted(bodies)
@@ -288,7 +289,7 @@ def test_replay_sends_a_repeated_message_id_once(endpoint: str, tmp_path: Path) 
     invoke_json("drain", "-c", config, "--to", str(archive))
     lines = archive.read_text().splitlines()
     archive.write_text("\n".join([*lines, lines[1], lines[1]]) + "\n")  # as after a drain killed before deleting
-    dry = invoke_json("replay", str(archive), "-c", config, "--dry-run")
+    dry = untargeted(invoke_json("replay", str(archive), "-c", config, "--dry-run"))
     assert dry == {"sent": 0, "would_send": 4, "duplicates": 2, "queue": "txq", "dry_run": True}
     assert counts(endpoint, "txq") == (0, 0)
     result = invoke("replay", str(archive), "-c", config)

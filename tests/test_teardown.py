@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import moto_data
+from tests.conftest import after_target, moto_data
 from tests.test_deploy import (
     FUNCTION,
     ROLE,
@@ -152,7 +152,7 @@ def test_queues_with_messages_need_force(endpoint: str, tmp_path: Path, package:
     }
     before = snapshot(endpoint)
     refused = cli("teardown", "-c", config, "--yes", code=2)
-    assert refused.stderr == (
+    assert after_target(refused.stderr) == (
         "error: queue txq holds 3 messages and queue txq-dlq holds 1 message that would be lost: "
         "pass --force to delete anyway (nothing was deleted)\n"
     )
@@ -167,7 +167,9 @@ def test_confirmation_is_required_and_dry_run_changes_nothing(endpoint: str, tmp
     Pipeline(endpoint, tmp_path, package).setup()
     before, raw = snapshot(endpoint), moto_data(endpoint)
     result = cli("teardown", "-c", config, code=2)
-    assert result.stderr == "error: teardown would delete 6 resources: pass --yes to confirm (no terminal to ask)\n"
+    assert after_target(result.stderr) == (
+        "error: teardown would delete 6 resources: pass --yes to confirm (no terminal to ask)\n"
+    )
     assert cli("teardown", "-c", config, "--json", code=2).stdout == ""
     dry = cli_json("teardown", "-c", config, "--dry-run")
     assert dry["dry_run"] is True and dry["deleted"] is False

@@ -3,18 +3,28 @@
 Only `endpoint_url` differs between real AWS and an emulator. Credentials come from the standard chain;
 the one exception is a loopback endpoint (the emulator, a local moto or LocalStack) when the chain has
 none: emulators accept any key, so fixed dummy keys are used there and never sent anywhere else.
+
+The region is resolved once, when an `Aws` is built: --region (already in the config), aws.region,
+$AWS_REGION, $AWS_DEFAULT_REGION, the profile's region. Against AWS with none of these it is an error,
+never a silent default; with an endpoint override (the emulator, moto, LocalStack) us-east-1.
+
+With `aws.account_id` set, the session's first call is sts:GetCallerIdentity, and credentials for
+another account stop everything before any other call (`AccountMismatch`).
 """
 
 from __future__ import annotations
 
 import functools
 import ipaddress
+import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from .config import Config
+from .config import Config, _check_region, check_region_fits
+from .errors import NO_REGION, AccountMismatch, ConfigError, NoRegion
 
 if TYPE_CHECKING:
     import boto3
@@ -25,6 +35,13 @@ CONNECT_TIMEOUT = 3
 READ_TIMEOUT = 40
 MAX_ATTEMPTS = 3
 DUMMY_KEY = "txnalert-local"
+EMULATOR_REGION = "us-east-1"  # the region with an endpoint override and no region set
+REGION_ENV = ("AWS_REGION", "AWS_DEFAULT_REGION")
+UNKNOWN = "unknown"
+
+# botocore event handlers, as (event name, handler), registered on every session txnalert creates: a seam
+# for tests (count requests, route them to a moto server, inject faults). Empty in normal use.
+SESSION_HOOKS: list[tuple[str, Callable[..., Any]]] = []
 
 
 def is_loopback(url: str | None) -> bool:
@@ -65,7 +82,62 @@ def _botocore_session() -> Any:
 
     core = botocore.session.Session()
     core.register_component("data_loader", _data_loader())
+    for event, handler in SESSION_HOOKS:
+        core.register(event, handler)
     return core
+
+
+def env_endpoint_override() -> str | None:
+    """$AWS_ENDPOINT_URL, which boto3 sends every service to (unless $AWS_IGNORE_CONFIGURED_ENDPOINT_URLS).
+
+    $AWS_ENDPOINT_URL_<SERVICE> alone is not an override of the whole command: the other services still go
+    to AWS."""
+    if os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").strip().lower() == "true":
+        return None
+    return os.environ.get("AWS_ENDPOINT_URL") or None
+
+
+def resolve_region(config: Config, *, endpoint_override: bool, emulator: bool) -> str:
+    """The one region of a command (see the module's docstring); raises NoRegion (exit 2) against AWS."""
+    if config.aws.region:
+        return config.aws.region
+    for var in REGION_ENV:
+        value = os.environ.get(var, "").strip()
+        if value:
+            problems: list[str] = []
+            _check_region(value, f"${var}", problems)
+            if problems:
+                raise ConfigError(problems)
+            return value
+    if not emulator:  # the emulator's session reads no profile
+        region = _profile_region(config.aws.profile, tolerant=endpoint_override)
+        if region:
+            return region
+    if endpoint_override:
+        return EMULATOR_REGION
+    raise NoRegion(NO_REGION)
+
+
+def _profile_region(profile: str | None, *, tolerant: bool) -> str | None:
+    """The region of the profile (aws.profile, else $AWS_PROFILE, else default) in the AWS config file."""
+    from botocore.exceptions import ProfileNotFound
+
+    core = _botocore_session()
+    if profile:
+        core.set_config_variable("profile", profile)
+    try:
+        region = core.get_config_variable("region")
+    except ProfileNotFound:
+        if tolerant:  # an emulator needs no profile; the session says so later if it does need one
+            return None
+        raise
+    if not region:
+        return None
+    problems: list[str] = []
+    _check_region(region, "the profile's region", problems)
+    if problems:
+        raise ConfigError(problems)
+    return str(region)
 
 
 @dataclass
@@ -79,6 +151,14 @@ class Aws:
     _session: Any = None
     _clients: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _region: str = field(default="", init=False)
+    _account: str | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self._region = resolve_region(
+            self.config, endpoint_override=self.endpoint_override is not None, emulator=self.emulator
+        )
+        check_region_fits(self.config, self._region)  # a config error, before any call
 
     @classmethod
     def from_config(cls, config: Config, *, max_pool_connections: int = 10) -> Aws:
@@ -91,7 +171,14 @@ class Aws:
 
     @property
     def region(self) -> str:
-        return self.config.aws.region
+        """The resolved region: every ARN, record and check of the command uses this one."""
+        return self._region
+
+    @property
+    def endpoint_override(self) -> str | None:
+        """Where every call goes instead of AWS's own endpoints: the explicit endpoint, else
+        $AWS_ENDPOINT_URL; None: against AWS."""
+        return self.endpoint_url or env_endpoint_override()
 
     @property
     def session(self) -> boto3.Session:
@@ -114,8 +201,56 @@ class Aws:
                     aws_secret_access_key=DUMMY_KEY,
                     region_name=self.region,
                 )
+            self._check_account(session)
             self._session = session
         return self._session
+
+    def _check_account(self, session: Any) -> None:
+        """With aws.account_id set: sts:GetCallerIdentity first, and nothing else unless it matches."""
+        expected = self.config.aws.account_id
+        if expected is None:
+            return
+        sts = self._new_client(session, "sts")
+        actual = str(sts.get_caller_identity()["Account"])
+        if actual != expected:
+            from .handler.contract import mask_account
+
+            raise AccountMismatch(
+                f"the credentials are for account {mask_account(actual)}, but aws.account_id is "
+                f"{mask_account(expected)}: nothing was changed"
+            )
+        self._clients["sts"] = sts
+        self._account = actual
+
+    def check_account(self) -> None:
+        """Run the account guard now (it runs anyway before the first call): for commands to fail early."""
+        if self.config.aws.account_id is not None:
+            with self._lock:
+                _ = self.session
+
+    def caller_account(self) -> str:
+        """The account id of the credentials (STS GetCallerIdentity, once per Aws; moto: 123456789012)."""
+        if self._account is None:
+            self._account = str(self.client("sts").get_caller_identity()["Account"])
+        return self._account
+
+    def target(self) -> dict[str, str]:
+        """What a command works on: the account (masked; "unknown" when the credentials may not read it),
+        the region, the endpoint ("AWS", or where the calls go) and the config file."""
+        from botocore.exceptions import ClientError
+
+        from .handler.contract import mask_account
+
+        try:
+            account = mask_account(self.caller_account())
+        except ClientError:
+            account = UNKNOWN
+        return {
+            "account": account,
+            "region": self.region,
+            "endpoint": self.endpoint_override or "AWS",
+            "config": self.config.source,
+        }
 
     def effective_endpoint(self, service: str = "sqs") -> str | None:
         """Where calls go: the explicit endpoint, else what boto3 reads from AWS_ENDPOINT_URL[_<SERVICE>]."""
@@ -135,16 +270,18 @@ class Aws:
 
     def client(self, service: str) -> Any:
         with self._lock:
+            session = self.session  # first: with aws.account_id set, the guard runs here
             if service not in self._clients:
-                from botocore.config import Config as BotoConfig
-
-                boto_config = BotoConfig(
-                    connect_timeout=CONNECT_TIMEOUT,
-                    read_timeout=READ_TIMEOUT,
-                    retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
-                    max_pool_connections=self.max_pool_connections,
-                )
-                self._clients[service] = self.session.client(
-                    service, endpoint_url=self.endpoint_url, config=boto_config
-                )
+                self._clients[service] = self._new_client(session, service)
             return self._clients[service]
+
+    def _new_client(self, session: Any, service: str) -> Any:
+        from botocore.config import Config as BotoConfig
+
+        boto_config = BotoConfig(
+            connect_timeout=CONNECT_TIMEOUT,
+            read_timeout=READ_TIMEOUT,
+            retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+            max_pool_connections=self.max_pool_connections,
+        )
+        return session.client(service, endpoint_url=self.endpoint_url, config=boto_config)

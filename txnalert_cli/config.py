@@ -27,6 +27,7 @@ QUEUE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 FUNCTION_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 TABLE_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
 EMAIL_RE = re.compile(
     r"^[^@\s]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
 )
@@ -69,9 +70,10 @@ SHOW_MAX = 80  # characters of a value quoted in a message
 
 @dataclass(frozen=True)
 class AwsConfig:
-    region: str = "us-east-1"
+    region: str | None = None  # None: AWS_REGION, AWS_DEFAULT_REGION, the profile's (resolved by aws.Aws)
     profile: str | None = None
     endpoint_url: str | None = None
+    account_id: str | None = None  # the only account the credentials may be for (12 digits)
 
 
 @dataclass(frozen=True)
@@ -322,6 +324,13 @@ def layer_region_problem(layer: str | None, region: str) -> str | None:
     )
 
 
+def check_region_fits(config: Config, region: str) -> None:
+    """The keys that depend on the command's resolved region (the Powertools layer); raises ConfigError."""
+    problem = layer_region_problem(config.lambda_.powertools_layer, region)
+    if problem:
+        raise ConfigError([f"{config.source}: lambda.powertools_layer: {problem}"])
+
+
 def _identity(value: Any) -> str | None:
     if isinstance(value, str) and (EMAIL_RE.match(value) or DOMAIN_RE.match(value)):
         return None
@@ -336,9 +345,10 @@ class Key:
 
 SCHEMA: dict[str, dict[str, Key]] = {
     "aws": {
-        "region": Key(lambda v: None, "us-east-1"),  # checked with a clearer message below
+        "region": Key(lambda v: None, None),  # checked with a clearer message below
         "profile": Key(_string(nullable=True), None),
         "endpoint_url": Key(lambda v: None, None),  # checked below
+        "account_id": Key(lambda v: None, None),  # checked and normalised below
     },
     "queue": {
         "name": Key(lambda v: None),  # required; checked below
@@ -388,6 +398,31 @@ SECTIONS = ("aws", "queue", "ses", "lambda", "idempotency", "send_test", "tags")
 def _check_region(value: Any, key: str, problems: list[str], prefix: str = "") -> None:
     if not isinstance(value, str) or not REGION_RE.match(value):
         problems.append(f"{prefix}{key}: must be an AWS region such as us-east-1, got {show(value)}")
+
+
+def _account_id(value: Any, where: str, problems: list[str]) -> str | None:
+    """aws.account_id as 12 digits; None when not set. Never echoes the value (it is an account number).
+
+    YAML reads an unquoted 123456789012 as a number, which is fine; but an unquoted number with a leading
+    zero is read as a smaller number (or as octal), so only a 12-digit number is taken unquoted."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and 10**11 <= value < 10**12:
+        return str(value)
+    if isinstance(value, str) and ACCOUNT_ID_RE.match(value):
+        return value
+    if isinstance(value, bool):
+        got = "a boolean"
+    elif isinstance(value, int) and 0 <= value < 10**11:
+        got = "a number with fewer than 12 digits: quote it, YAML drops leading zeros of an unquoted number"
+    elif isinstance(value, int):
+        got = f"a {len(str(value).lstrip('-'))}-digit number"
+    elif isinstance(value, str):
+        got = f"{len(value)} digits" if value.isdigit() else "a value that is not only digits"
+    else:
+        got = {float: "a decimal number", list: "a list", dict: "a mapping"}.get(type(value), "another type")
+    problems.append(f'{where}: must be a 12-digit AWS account id, quoted like "012345678901", got {got}')
+    return None
 
 
 def _check_endpoint(value: Any, key: str, problems: list[str], prefix: str = "") -> None:
@@ -510,7 +545,9 @@ def parse(raw: Any, source: str = "<config>") -> Config:
             problems.append(f"{prefix}{_key(key)}: {_unknown(key, list(SECTIONS))}")
 
     aws = _section(raw, "aws", problems, prefix)
-    _check_region(aws["region"], "aws.region", problems, prefix)
+    if aws["region"] is not None:
+        _check_region(aws["region"], "aws.region", problems, prefix)
+    aws["account_id"] = _account_id(aws["account_id"], f"{prefix}aws.account_id", problems)
     _check_endpoint(aws["endpoint_url"], "aws.endpoint_url", problems, prefix)
 
     queue = _section(raw, "queue", problems, prefix)
@@ -624,7 +661,12 @@ def parse(raw: Any, source: str = "<config>") -> Config:
         raise ConfigError(problems)
     assert queue_name is not None and dlq_name is not None
     return Config(
-        aws=AwsConfig(region=aws["region"], profile=aws["profile"], endpoint_url=aws["endpoint_url"] or None),
+        aws=AwsConfig(
+            region=aws["region"],
+            profile=aws["profile"],
+            endpoint_url=aws["endpoint_url"] or None,
+            account_id=aws["account_id"],
+        ),
         queue=QueueConfig(
             name=queue_name,
             fifo=fifo,

@@ -342,9 +342,10 @@ class PolicyInputs:
     configuration_set: str | None = None
 
     @classmethod
-    def from_config(cls, config: Config) -> PolicyInputs:
+    def from_config(cls, config: Config, region: str) -> PolicyInputs:
+        """`region`: the command's resolved region (`Aws.region`)."""
         return cls(
-            region=config.aws.region,
+            region=region,
             function_name=config.lambda_.function_name,
             queue_name=config.queue.name,
             table=config.idempotency.table,

@@ -132,7 +132,7 @@ class Doctor:
     def region(self) -> None:
         where = self.aws.effective_endpoint()
         target = f"emulator at {where}" if self.aws.is_local else (where or "AWS")
-        self.add("region", OK, f"{self.config.aws.region} ({target})")
+        self.add("region", OK, f"{self.aws.region} ({target})")
 
     # --- queues ---
 
@@ -459,7 +459,7 @@ class Doctor:
                 raise
             self.add("role policy", FAIL, f"role {role} does not exist", "run `txnalert setup`")
             return
-        required = function_policy(PolicyInputs.from_config(self.config), self.account)["Statement"]
+        required = function_policy(PolicyInputs.from_config(self.config, self.aws.region), self.account)["Statement"]
         needed = {(a.lower(), r) for st in required for a in st["Action"] for r in st["Resource"]}
         allows: list[dict[str, Any]] = []
         star, broad, extra = [], [], []

@@ -1,6 +1,7 @@
 """Small named exceptions. The CLI maps them (and botocore's) to one-line messages and exit codes.
 
-Exit codes: 2 for usage and config errors, 1 for operational failures.
+Exit codes: 2 for usage and config errors, 1 for operational failures (3, pending changes under
+--detailed-exitcode, and 130, Ctrl-C, are set by the CLI itself).
 """
 
 from __future__ import annotations
@@ -47,6 +48,21 @@ class ConfigError(TxnalertError):
 
 class InputError(ConfigError):
     """Bad input data (a transactions file, an archive, a flag's value): one line per problem, exit 2."""
+
+
+class NoRegion(TxnalertError):
+    """Against AWS, no region anywhere: never a silent default."""
+
+    exit_code = USAGE
+
+
+NO_REGION = "no AWS region: set aws.region, --region or AWS_REGION"
+
+
+class AccountMismatch(TxnalertError):
+    """The credentials are for another account than aws.account_id (checked before any other call)."""
+
+    exit_code = USAGE
 
 
 class EmulatorError(TxnalertError):
@@ -149,5 +165,5 @@ def from_botocore(exc: BaseException, endpoint: str | None = None) -> TxnalertEr
             return AccessDenied(f"access denied for {operation} ({code}): {message}")
         return AwsCallFailed(f"{operation} failed ({code or 'error'}): {message}")
     if isinstance(exc, bex.NoRegionError):
-        return CredentialsError("no AWS region: set aws.region or pass --region", exit_code=USAGE)
+        return NoRegion(NO_REGION)
     return AwsCallFailed(f"AWS call failed: {exc}")

@@ -25,6 +25,7 @@ def _width(stream: Any) -> int | None:
 class Output:
     def __init__(self, json_mode: bool = False) -> None:
         self.json_mode = json_mode
+        self.target: dict[str, str] | None = None  # set by Ctx.target(): the "target" of every JSON result
         self.out = Console(highlight=False, soft_wrap=False, width=_width(sys.stdout))
         self.err = Console(stderr=True, highlight=False, soft_wrap=True, width=_width(sys.stderr))
 
@@ -40,6 +41,8 @@ class Output:
             render(self)
 
     def json(self, data: Any) -> None:
+        if self.target is not None and isinstance(data, dict):
+            data = {"target": self.target, **data}
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
         sys.stdout.flush()
 

@@ -32,10 +32,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .config import MANAGED_BY_KEY, MANAGED_BY_VALUE, RETENTION_MAX, Config, layer_region_problem
+from .config import MANAGED_BY_KEY, MANAGED_BY_VALUE, RETENTION_MAX, Config, check_region_fits
 from .errors import (
     ApplyError,
-    ConfigError,
     QueueNotFound,
     ResourceConflict,
     TxnalertError,
@@ -249,13 +248,15 @@ class MappingSpec:
 def desired(
     config: Config,
     *,
+    region: str,
     kinds: frozenset[str] | None = None,
     emulator: bool = False,
     package: FunctionPackage | None = None,
 ) -> list[Any]:
     """Every resource of the pipeline (or only those of `kinds`), in dependency order.
 
-    The function's zip is built only when the function is wanted and no `package` is given."""
+    `region` is the command's resolved region (`Aws.region`). The function's zip is built only when the
+    function is wanted and no `package` is given."""
 
     def wanted(kind: str) -> bool:
         return kinds is None or kind in kinds
@@ -272,14 +273,14 @@ def desired(
         from .deploy import PolicyInputs
 
         specs.append(
-            RoleSpec(name=lam.role_name, policy_inputs=PolicyInputs.from_config(config), tags=config.resource_tags)
+            RoleSpec(
+                name=lam.role_name, policy_inputs=PolicyInputs.from_config(config, region), tags=config.resource_tags
+            )
         )
     if wanted(FUNCTION):
         from .deploy import build_package, function_environment
 
-        problem = layer_region_problem(lam.powertools_layer, config.aws.region)
-        if problem:
-            raise ConfigError([f"{config.source}: lambda.powertools_layer: {problem}"])
+        check_region_fits(config, region)
         specs.append(
             FunctionSpec(
                 name=lam.function_name,
@@ -419,8 +420,8 @@ def unqualified_function_arn(arn: str) -> str:
 
 
 def account_id(aws: Any) -> str:
-    """The account id of the credentials (STS GetCallerIdentity; moto: 123456789012)."""
-    return str(aws.client("sts").get_caller_identity()["Account"])
+    """The account id of the credentials (STS GetCallerIdentity, once per Aws; moto: 123456789012)."""
+    return str(aws.caller_account())
 
 
 _T = TypeVar("_T")
@@ -1097,14 +1098,18 @@ def plan_and_apply(
     kinds: frozenset[str] | None = None,
     package: FunctionPackage | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    confirm: Callable[[Plan], None] | None = None,
 ) -> tuple[Plan, bool]:
     """Plan the pipeline's resources (or only those of `kinds`) and, unless dry_run, apply the plan.
 
-    `package` replaces the zip built from the installed handler and Powertools. Returns (plan, applied)."""
+    `package` replaces the zip built from the installed handler and Powertools. `confirm` is called with a
+    plan that has changes, before any of them is applied; it raises to stop. Returns (plan, applied)."""
     from .deploy import is_emulator
 
-    specs = desired(config, kinds=kinds, emulator=is_emulator(aws), package=package)
+    specs = desired(config, region=aws.region, kinds=kinds, emulator=is_emulator(aws), package=package)
     plan = Planner(aws).plan(specs)
     if dry_run or not plan.pending:
         return plan, False
+    if confirm is not None:
+        confirm(plan)
     return Executor(aws, sleep=sleep).apply(plan), True

@@ -450,7 +450,7 @@ def build_worker(
         stats.url,
         stats.arn,
         handler,
-        region=config.aws.region,
+        region=aws.region,
         function_name=config.lambda_.function_name,
         timeout_seconds=config.lambda_.timeout,
         batch_size=config.lambda_.batch_size,

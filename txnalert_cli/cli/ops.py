@@ -144,7 +144,7 @@ def _run_drain(
     if not no_archive:
         check_archive_path(path, flag)  # before any AWS call, let alone a receive
     # --match: the threads that extend the holds (as many as the scan's) need connections too.
-    aws = ctx.aws(max_pool_connections=(2 * threads if match is not None else threads) + 2)
+    aws = ctx.target(max_pool_connections=(2 * threads if match is not None else threads) + 2)
     sqs = aws.client("sqs")
     stats = queue_stats(sqs, role, name, where=aws.describe_endpoint())
     archive = None
@@ -311,7 +311,7 @@ def register(app: typer.Typer) -> None:
         _check_range("--rate", rate, RATE_MIN, RATE_MAX)
         _check_range("--threads", threads, 1, MAX_THREADS)
         ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
-        aws = ctx.aws(max_pool_connections=threads + 2)
+        aws = ctx.target(max_pool_connections=threads + 2)
         sqs = aws.client("sqs")
         where = aws.describe_endpoint()
         main = queue_stats(sqs, MAIN, ctx.config.queue.name, where=where)
@@ -373,7 +373,7 @@ def register(app: typer.Typer) -> None:
         ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
         _, name = _queue_name(ctx, dlq)
         summary = read_archive(archive, fifo=ctx.config.queue.fifo, queue=name)
-        aws = ctx.aws()
+        aws = ctx.target()
         sqs = aws.client("sqs")
         url = queue_url(sqs, name, where=aws.describe_endpoint())
         unique = summary.messages - summary.duplicates
@@ -413,11 +413,11 @@ def register(app: typer.Typer) -> None:
 
         ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
         role, name = _queue_name(ctx, dlq)
-        if not yes and not _stdin_is_terminal():
+        if not yes and not ctx.can_ask():  # before any call
             raise UsageError(
                 f"purge deletes every message of {name} for good: pass --yes to confirm (no terminal to ask on)"
             )
-        aws = ctx.aws()
+        aws = ctx.target()
         sqs = aws.client("sqs")
         stats = queue_stats(sqs, role, name, where=aws.describe_endpoint())
         count = stats.visible + stats.in_flight + stats.delayed
@@ -427,23 +427,17 @@ def register(app: typer.Typer) -> None:
                 lambda o: o.line(f"{name} has no messages: nothing to purge"),
             )
             return
-        if not yes:
-            question = (
-                f"Purge {name}: delete its {count} messages ({stats.visible} visible, {stats.in_flight} in flight, "
-                f"{stats.delayed} delayed) for good? `txnalert drain` keeps a copy"
-            )
-            if not typer.confirm(question, default=False, err=True):
-                ctx.out.info("nothing was purged")
-                raise typer.Exit(1)
+        ctx.confirm(
+            yes=yes,
+            what=f"purge would delete the {count} messages of {name}",
+            question=(
+                f"Purge {name} in {ctx.where()}: delete its {count} messages ({stats.visible} visible, "
+                f"{stats.in_flight} in flight, {stats.delayed} delayed) for good? `txnalert drain` keeps a copy"
+            ),
+            declined="nothing was purged",
+        )
         purge(sqs, stats.url, name)
         ctx.out.emit(
             {"queue": name, "purged": count},
             lambda o: o.line(f"purged {name}: {count} messages (SQS finishes deleting them within 60 seconds)"),
         )
-
-
-def _stdin_is_terminal() -> bool:
-    try:
-        return sys.stdin.isatty()
-    except (AttributeError, ValueError):
-        return False

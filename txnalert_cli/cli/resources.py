@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json as jsonlib
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -12,9 +12,21 @@ import typer
 from ..errors import UsageError
 from ..output import Output
 from ..resources import CREATE, LAMBDA_KINDS, MAPPING, QUEUE, UPDATE, Plan
-from .options import ConfigOpt, Ctx, DryRunOpt, EndpointOpt, JsonOpt, ProfileOpt, RegionOpt
+from .options import (
+    PENDING_CHANGES,
+    ApplyYesOpt,
+    ConfigOpt,
+    Ctx,
+    DetailedExitcodeOpt,
+    DryRunOpt,
+    EndpointOpt,
+    JsonOpt,
+    ProfileOpt,
+    RegionOpt,
+)
 
 if TYPE_CHECKING:
+    from ..aws import Aws
     from ..deploy import FunctionPackage
     from ..teardown import TeardownPlan
 
@@ -48,14 +60,16 @@ def describe_change(action: str, details: dict[str, Any]) -> str:
     return ""
 
 
-def render_plan(out: Output, plan: Plan, *, applied: bool, dry_run: bool) -> None:
+def render_plan(out: Output, plan: Plan, *, applied: bool, dry_run: bool, preview: bool = False) -> None:
     out.table(
         ["RESOURCE", "NAME", "ACTION", "CHANGES"],
         [(c.resource, c.name, c.action, describe_change(c.action, c.details)) for c in plan.changes],
     )
     counts = plan.counts()
     summary = f"{counts['create']} to create, {counts['update']} to update, {counts['unchanged']} unchanged"
-    if dry_run:
+    if preview:  # before the confirmation
+        out.line(f"Plan: {summary}.")
+    elif dry_run:
         out.line(f"Plan: {summary}. Dry run: nothing was changed.")
     elif applied:
         out.line(f"Applied: {counts['create']} created, {counts['update']} updated, {counts['unchanged']} unchanged.")
@@ -63,27 +77,63 @@ def render_plan(out: Output, plan: Plan, *, applied: bool, dry_run: bool) -> Non
         out.line(f"No changes: {counts['unchanged']} resources up to date.")
 
 
+def _changes(count: int) -> str:
+    return f"{count} change{'' if count == 1 else 's'}"
+
+
+def check_detailed_exitcode(detailed_exitcode: bool, dry_run: bool) -> None:
+    if detailed_exitcode and not dry_run:
+        raise UsageError("--detailed-exitcode needs --dry-run: it tells whether the plan has changes")
+
+
+def confirmation(ctx: Ctx, aws: Aws, command: str, yes: bool) -> Callable[[Plan], None] | None:
+    """Against AWS's own endpoints, ask before applying a plan (`--yes` does not ask; without a terminal and
+    without --yes: exit 2). With an endpoint override (the emulator, moto, LocalStack) nothing asks."""
+    if aws.endpoint_override is not None:
+        return None
+
+    def confirm(plan: Plan) -> None:
+        count = _changes(len(plan.pending))
+        ctx.confirm(
+            yes=yes,
+            what=f"{command} would apply {count} to {ctx.where()}",
+            question=f"Apply {count} to {ctx.where()}?",
+            preview=lambda o: render_plan(o, plan, applied=False, dry_run=False, preview=True),
+            declined="aborted: nothing was changed",
+        )
+
+    return confirm
+
+
 def _run(
+    command: str,
     config: str | None,
     region: str | None,
     profile: str | None,
     endpoint_url: str | None,
     json: bool,
     dry_run: bool,
+    yes: bool,
+    detailed_exitcode: bool,
     kinds: frozenset[str] | None = None,
 ) -> None:
     from ..deploy import is_emulator
     from ..resources import plan_and_apply
 
+    check_detailed_exitcode(detailed_exitcode, dry_run)
     ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
-    aws = ctx.aws()
-    plan, applied = plan_and_apply(aws, ctx.config, dry_run=dry_run, kinds=kinds)
+    aws = ctx.target()
+    plan, applied = plan_and_apply(
+        aws, ctx.config, dry_run=dry_run, kinds=kinds, confirm=confirmation(ctx, aws, command, yes)
+    )
     ctx.out.emit(
         {**plan.as_dict(), "applied": applied, "dry_run": dry_run},
         lambda o: render_plan(o, plan, applied=applied, dry_run=dry_run),
     )
     if any(c.resource == MAPPING for c in plan.changes) and is_emulator(aws):
         ctx.out.info(EMULATOR_TRIGGER_NOTE)
+    if detailed_exitcode and plan.pending:
+        raise typer.Exit(PENDING_CHANGES)
 
 
 def _package_line(package: FunctionPackage) -> str:
@@ -102,9 +152,15 @@ def _deploy(
     json: bool,
     dry_run: bool,
     zip_only: Path | None,
+    yes: bool,
+    detailed_exitcode: bool,
 ) -> None:
     from ..deploy import build_package, is_emulator, write_package
 
+    if zip_only is not None and detailed_exitcode:
+        raise UsageError("--zip-only and --detailed-exitcode: --zip-only makes no plan; drop --detailed-exitcode")
+    if zip_only is None:
+        check_detailed_exitcode(detailed_exitcode, dry_run)
     ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
     package = build_package(ctx.config)
     if zip_only is not None:
@@ -118,8 +174,15 @@ def _deploy(
         return
     from ..resources import plan_and_apply
 
-    aws = ctx.aws()
-    plan, applied = plan_and_apply(aws, ctx.config, dry_run=dry_run, kinds=LAMBDA_KINDS, package=package)
+    aws = ctx.target()
+    plan, applied = plan_and_apply(
+        aws,
+        ctx.config,
+        dry_run=dry_run,
+        kinds=LAMBDA_KINDS,
+        package=package,
+        confirm=confirmation(ctx, aws, "deploy", yes),
+    )
 
     def render(out: Output) -> None:
         render_plan(out, plan, applied=applied, dry_run=dry_run)
@@ -128,6 +191,8 @@ def _deploy(
     ctx.out.emit({**plan.as_dict(), "applied": applied, "dry_run": dry_run, "package": package.as_dict()}, render)
     if is_emulator(aws):
         ctx.out.info(EMULATOR_TRIGGER_NOTE)
+    if detailed_exitcode and plan.pending:
+        raise typer.Exit(PENDING_CHANGES)
 
 
 def render_teardown(out: Output, plan: TeardownPlan, *, deleted: bool, dry_run: bool, preview: bool = False) -> None:
@@ -169,20 +234,19 @@ def _teardown(
     from ..teardown import apply_teardown, check_force, plan_teardown
 
     ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
-    aws = ctx.aws()
+    aws = ctx.target()
     plan = plan_teardown(aws, ctx.config, include_identities=include_identities)
     deleted = False
     if not dry_run and plan.to_delete:
         check_force(plan, force)
-        if not yes:
-            count = len(plan.to_delete)
-            if not sys.stdin.isatty():
-                raise UsageError(f"teardown would delete {count} resources: pass --yes to confirm (no terminal to ask)")
-            if not json:
-                render_teardown(ctx.out, plan, deleted=False, dry_run=False, preview=True)
-            if not typer.confirm(f"Delete these {count} resources?", default=False, err=True):
-                ctx.out.info("aborted: nothing was deleted")
-                raise typer.Exit(1)
+        count = len(plan.to_delete)
+        ctx.confirm(
+            yes=yes,
+            what=f"teardown would delete {count} resources",
+            question=f"Delete these {count} resources from {ctx.where()}?",
+            preview=lambda o: render_teardown(o, plan, deleted=False, dry_run=False, preview=True),
+            declined="aborted: nothing was deleted",
+        )
         apply_teardown(aws, plan, force=force)
         deleted = True
     ctx.out.emit(
@@ -198,18 +262,35 @@ def register(app: typer.Typer) -> None:
     def create_queue(
         config: ConfigOpt = None,
         dry_run: DryRunOpt = False,
+        yes: ApplyYesOpt = False,
+        detailed_exitcode: DetailedExitcodeOpt = False,
         json: JsonOpt = False,
         region: RegionOpt = None,
         profile: ProfileOpt = None,
         endpoint_url: EndpointOpt = None,
     ) -> None:
-        """Create or update the queue and its DLQ from the config. Example: txnalert create-queue --dry-run"""
-        _run(config, region, profile, endpoint_url, json, dry_run, kinds=frozenset({QUEUE}))
+        """Create or update the queue and its DLQ from the config. Example: txnalert create-queue --dry-run
+
+        Against AWS, asks before applying changes (--yes: without asking)."""
+        _run(
+            "create-queue",
+            config,
+            region,
+            profile,
+            endpoint_url,
+            json,
+            dry_run,
+            yes,
+            detailed_exitcode,
+            kinds=frozenset({QUEUE}),
+        )
 
     @app.command()
     def setup(
         config: ConfigOpt = None,
         dry_run: DryRunOpt = False,
+        yes: ApplyYesOpt = False,
+        detailed_exitcode: DetailedExitcodeOpt = False,
         json: JsonOpt = False,
         region: RegionOpt = None,
         profile: ProfileOpt = None,
@@ -217,8 +298,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Plan and apply every resource of the pipeline: queues, table, identities, role, function, trigger.
 
+        Against AWS, asks before applying changes (--yes: without asking). In CI, `setup --dry-run
+        --detailed-exitcode` exits 0 when nothing would change and 3 when changes are pending.
         Example: txnalert setup -c txnalert.yaml --dry-run"""
-        _run(config, region, profile, endpoint_url, json, dry_run)
+        _run("setup", config, region, profile, endpoint_url, json, dry_run, yes, detailed_exitcode)
 
     @app.command()
     def deploy(
@@ -233,6 +316,8 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         dry_run: DryRunOpt = False,
+        yes: ApplyYesOpt = False,
+        detailed_exitcode: DetailedExitcodeOpt = False,
         json: JsonOpt = False,
         region: RegionOpt = None,
         profile: ProfileOpt = None,
@@ -240,8 +325,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Build the function's zip; deploy its role, the function (code uploaded only when it changed) and trigger.
 
-        Example: txnalert deploy --dry-run"""
-        _deploy(config, region, profile, endpoint_url, json, dry_run, zip_only)
+        Against AWS, asks before applying changes (--yes: without asking). Example: txnalert deploy --dry-run"""
+        _deploy(config, region, profile, endpoint_url, json, dry_run, zip_only, yes, detailed_exitcode)
 
     @app.command()
     def teardown(
