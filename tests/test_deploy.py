@@ -93,7 +93,14 @@ def snapshot(endpoint: str) -> dict[str, Any]:
     """A full read-back of everything txnalert manages (and anything else of those kinds)."""
     sqs, ddb, sesv2 = client(endpoint, "sqs"), client(endpoint, "dynamodb"), client(endpoint, "sesv2")
     iam, lam = client(endpoint, "iam"), client(endpoint, "lambda")
-    state: dict[str, Any] = {"queues": {}, "tables": {}, "identities": {}, "roles": {}, "functions": {}}
+    state: dict[str, Any] = {
+        "queues": {},
+        "tables": {},
+        "identities": {},
+        "configuration_sets": {},
+        "roles": {},
+        "functions": {},
+    }
     for url in sqs.list_queues().get("QueueUrls", []):
         state["queues"][url] = {
             "attributes": sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"],
@@ -110,6 +117,9 @@ def snapshot(endpoint: str) -> dict[str, Any]:
         name = identity["IdentityName"]
         found = sesv2.get_email_identity(EmailIdentity=name)
         state["identities"][name] = {k: v for k, v in found.items() if k != "ResponseMetadata"}
+    for name in sesv2.list_configuration_sets()["ConfigurationSets"]:
+        arn = f"arn:aws:ses:us-east-1:{ACCOUNT}:configuration-set/{name}"
+        state["configuration_sets"][name] = sesv2.list_tags_for_resource(ResourceArn=arn)["Tags"]
     for role in iam.list_roles()["Roles"]:
         name = role["RoleName"]
         policies = iam.list_role_policies(RoleName=name)["PolicyNames"]
@@ -499,18 +509,20 @@ def test_policy_comparison_is_semantic() -> None:
 # --- setup over the whole pipeline -----------------------------------------------------------------
 
 
-def expected_statements(region: str = "us-east-1", identities: tuple[str, ...] = ("alerts@example.com",)) -> Any:
+def expected_statements(region: str = "us-east-1", ses: tuple[str, ...] = ("identity/alerts@example.com",)) -> Any:
+    """The role's statements: the three SQS actions of AWSLambdaSQSQueueExecutionRole, SES on the sender's
+    identity (and the configuration set) only, the table, the function's own logs."""
     logs = f"arn:aws:logs:{region}:{ACCOUNT}:log-group:/aws/lambda/{FUNCTION}"
     return {
         (
             "ConsumeQueue",
-            ("sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"),
+            ("sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"),
             (f"arn:aws:sqs:{region}:{ACCOUNT}:txq",),
         ),
         (
             "SendEmail",
             ("ses:SendEmail", "ses:SendRawEmail"),
-            tuple(sorted(f"arn:aws:ses:{region}:{ACCOUNT}:identity/{i}" for i in identities)),
+            tuple(sorted(f"arn:aws:ses:{region}:{ACCOUNT}:{resource}" for resource in ses)),
         ),
         (
             "IdempotencyTable",
@@ -717,7 +729,7 @@ def test_dry_run_changes_nothing(endpoint: str, tmp_path: Path) -> None:
         tmp_path,
         endpoint,
         queue={"visibility_timeout": 300},
-        ses={"identities": ["alerts@example.com", "example.org"]},
+        ses={"sender": "alerts@example.org", "identities": ["alerts@example.com", "example.org"]},
         **{"lambda": {"memory": 1024, "max_concurrency": 3, "timeout": 40}},
     )
     before, raw_before = snapshot(endpoint), moto_data(endpoint)
@@ -1068,3 +1080,284 @@ def test_other_create_function_errors_are_not_retried(endpoint: str, tmp_path: P
     assert info.value.message == (
         f"create lambda-function {FUNCTION} failed: CreateFunction failed (CodeStorageExceededException): full"
     )
+
+
+# --- a failed function is never "unchanged" (the trigger is never attached to it) ------------------
+
+REASON = "Error while creating lambda: Docker not available"
+UPDATE_REASON = "The function could not be updated: the ENI limit was reached"
+
+
+def fail_function(lam: Any, *, after: str | None = None, until: str | None = None, **fields: str) -> None:
+    """GetFunction and GetFunctionConfiguration on this client answer with `fields` (State: Failed, ...) over
+    what moto says, through botocore's after-call event: from the first `after` call on (None: at once), until
+    the first `until` call (None: for ever)."""
+    seen: set[str] = set()
+
+    def note(event_name: str, **kwargs: Any) -> None:
+        seen.add(event_name.rsplit(".", 1)[-1])
+
+    def failed(parsed: dict[str, Any], **kwargs: Any) -> None:
+        if (after and after not in seen) or (until and until in seen):
+            return
+        configuration = parsed.get("Configuration", parsed)
+        if "FunctionName" in configuration:
+            configuration.update(fields)
+
+    for operation in (after, until):
+        if operation:
+            lam.meta.events.register(f"before-call.lambda.{operation}", note)
+    lam.meta.events.register("after-call.lambda.GetFunction", failed)
+    lam.meta.events.register("after-call.lambda.GetFunctionConfiguration", failed)
+
+
+def count_calls(aws_client: Any, *operations: str) -> list[str]:
+    calls: list[str] = []
+    service = aws_client.meta.service_model.service_name
+    for operation in operations:
+        aws_client.meta.events.register(
+            f"before-call.{service}.{operation}", lambda operation=operation, **kwargs: calls.append(operation)
+        )
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("fields", "details"),
+    [
+        (
+            {"State": "Failed", "StateReason": REASON},
+            {"State": {"from": "Failed", "to": "Active"}, "StateReason": REASON},
+        ),
+        (
+            {"LastUpdateStatus": "Failed", "LastUpdateStatusReason": UPDATE_REASON},
+            {"LastUpdateStatus": {"from": "Failed", "to": "Successful"}, "LastUpdateStatusReason": UPDATE_REASON},
+        ),
+    ],
+    ids=["state", "last update"],
+)
+def test_a_failed_function_is_updated_never_unchanged(
+    endpoint: str, tmp_path: Path, package: Any, fields: dict[str, str], details: dict[str, Any]
+) -> None:
+    pipeline = Pipeline(endpoint, tmp_path, package)
+    pipeline.setup()
+    lam = pipeline.aws.client("lambda")
+    fail_function(lam, until="UpdateFunctionCode", **fields)  # an upload fixes it
+    uploads = count_calls(lam, "UpdateFunctionCode", "UpdateFunctionConfiguration")
+    result = pipeline.setup()
+    assert pending(result) == [("lambda-function", FUNCTION, "update")]
+    assert result["changes"][5]["details"] == details
+    assert uploads == ["UpdateFunctionCode", "UpdateFunctionConfiguration"]  # code and configuration again
+    assert pending(pipeline.setup()) == []
+
+
+def test_a_function_that_stays_failed_is_a_clear_error_and_gets_no_trigger(
+    endpoint: str, tmp_path: Path, package: Any
+) -> None:
+    """What LocalStack without Docker does: the function is created, then Failed for good."""
+    config = cfg.load(write_config(tmp_path, endpoint))
+    aws = Aws.from_config(config)
+    fail_function(aws.client("lambda"), State="Failed", StateReason=REASON)
+    with pytest.raises(ApplyError) as info:
+        plan_and_apply(aws, config, dry_run=False, package=package)
+    assert info.value.exit_code == 1
+    assert info.value.lines() == [
+        f"create lambda-function {FUNCTION} failed: function {FUNCTION} is Failed: {REASON}",
+        "done: sqs-queue txq-dlq, sqs-queue txq, dynamodb-table txnalert-idempotency, "
+        f"ses-identity alerts@example.com, iam-role {ROLE}",
+        f"not done: lambda-function {FUNCTION}, event-source-mapping txq -> {FUNCTION}",
+        "run the same command again to continue",
+    ]
+    assert mappings(endpoint) == []
+
+    # The second run: not "unchanged"; code and configuration go up again, and the function is still Failed.
+    dry, _ = plan_and_apply(aws, config, dry_run=True, package=package)
+    assert [(c.resource, c.action) for c in dry.pending] == [
+        ("lambda-function", "update"),
+        ("event-source-mapping", "create"),
+    ]
+    with pytest.raises(ApplyError) as info:
+        plan_and_apply(aws, config, dry_run=False, package=package)
+    assert info.value.lines()[0] == (
+        f"update lambda-function {FUNCTION} failed: function {FUNCTION} is still Failed after its code and "
+        f"configuration were uploaded again: {REASON}"
+    )
+    assert "Waiter" not in info.value.message
+    assert info.value.not_done == [f"lambda-function {FUNCTION}", f"event-source-mapping txq -> {FUNCTION}"]
+    assert mappings(endpoint) == []
+
+
+def test_a_failed_update_says_why(endpoint: str, tmp_path: Path, package: Any) -> None:
+    pipeline = Pipeline(endpoint, tmp_path, package)
+    pipeline.setup()
+    fail_function(
+        pipeline.aws.client("lambda"),
+        after="UpdateFunctionConfiguration",
+        LastUpdateStatus="Failed",
+        LastUpdateStatusReason=UPDATE_REASON,
+    )
+    with pytest.raises(ApplyError) as info:
+        pipeline.setup(**{"lambda": {"memory": 512}})
+    assert info.value.message == (
+        f"update lambda-function {FUNCTION} failed: function {FUNCTION}: its last update Failed: {UPDATE_REASON}"
+    )
+    assert info.value.not_done == [f"lambda-function {FUNCTION}"]
+
+
+# --- the queues' policy: TLS only ----------------------------------------------------------------------
+
+
+def tls_only(arn: str) -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Id": "txnalert-tls-only",
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "sqs:*",
+                "Resource": arn,
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
+    }
+
+
+def queue_policy(endpoint: str, name: str) -> Any:
+    attrs = client(endpoint, "sqs").get_queue_attributes(QueueUrl=queue_url(endpoint, name), AttributeNames=["All"])
+    policy = attrs["Attributes"].get("Policy")
+    return json.loads(policy) if policy else None
+
+
+def test_both_queues_deny_insecure_transport_and_keep_it(endpoint: str, tmp_path: Path, package: Any) -> None:
+    pipeline = Pipeline(endpoint, tmp_path, package)
+    first = pipeline.setup()
+    arns = {name: queue_arn(endpoint, name) for name in ("txq-dlq", "txq")}
+    for index, name in enumerate(arns):
+        assert queue_policy(endpoint, name) == tls_only(arns[name])
+        assert first["changes"][index]["details"]["Policy"] == tls_only(arns[name])
+
+    # Another attribute changes: moto erases a queue's Policy on any SetQueueAttributes without it, and AWS
+    # would keep it; txnalert sends the Policy with every SetQueueAttributes, so it survives on both.
+    queue = {"visibility_timeout": 300}
+    changed = pipeline.setup(queue=queue)
+    assert pending(changed) == [("sqs-queue", "txq-dlq", "update"), ("sqs-queue", "txq", "update")]
+    assert changed["changes"][1]["details"] == {"VisibilityTimeout": {"from": "180", "to": "300"}}
+    for name, arn in arns.items():
+        assert queue_policy(endpoint, name) == tls_only(arn)
+
+    # Compared as JSON, not as text: the same policy written differently is no change.
+    sqs, url = client(endpoint, "sqs"), queue_url(endpoint, "txq")
+    rewritten = json.dumps(tls_only(arns["txq"]), indent=2, sort_keys=True)
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": rewritten, "VisibilityTimeout": "300"})
+    assert pending(pipeline.setup(queue=queue)) == []
+
+    # Removed behind the tool's back: put back, and nothing else changes.
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": ""})
+    fixed = pipeline.setup(queue=queue)
+    assert pending(fixed) == [("sqs-queue", "txq", "update")]
+    assert fixed["changes"][1]["details"] == {"Policy": {"from": None, "to": tls_only(arns["txq"])}}
+    assert queue_policy(endpoint, "txq") == tls_only(arns["txq"])
+    assert pending(pipeline.setup(queue=queue)) == []
+
+
+# --- the sender's identity, and the configuration set -------------------------------------------------
+
+
+def sender_not_covered(config_path: str) -> str:
+    return (
+        f"error: {config_path}: ses.sender: bob@other.com is not covered by ses.identities, and the account has "
+        "neither bob@other.com nor other.com as a verified SES identity: add other.com (or bob@other.com) to "
+        "ses.identities"
+    )
+
+
+def role_statements(endpoint: str) -> Any:
+    iam = client(endpoint, "iam")
+    return statements_of(iam.get_role_policy(RoleName=ROLE, PolicyName="txnalert-function")["PolicyDocument"])
+
+
+def test_the_identity_that_covers_the_sender() -> None:
+    assert cfg.sender_identity_in("bob@other.com", ["alerts@example.com", "other.com"]) == "other.com"
+    assert cfg.sender_identity_in("bob@Other.com", ["other.com", "bob@other.com"]) == "bob@other.com"
+    assert cfg.sender_identity_in("bob@other.com", ["alerts@example.com"]) is None
+
+
+def test_a_sender_no_identity_covers_is_refused_before_any_change(endpoint: str, tmp_path: Path) -> None:
+    """Issue 10's reproduction: ses.sender bob@other.com, the identities left at their default."""
+    config = write_config(tmp_path, endpoint, ses={"sender": "bob@other.com"})
+    before = snapshot(endpoint)
+    for command in (("setup",), ("setup", "--dry-run"), ("deploy",)):
+        result = cli(*command, "-c", config, code=2)
+        assert [line for line in result.stderr.splitlines() if line.startswith("error: ")] == [
+            sender_not_covered(config)
+        ], command
+    assert snapshot(endpoint) == before
+
+
+def test_a_sender_verified_outside_the_config_is_accepted(endpoint: str, tmp_path: Path, package: Any) -> None:
+    ses = client(endpoint, "ses")
+    ses.verify_domain_identity(Domain="other.com")  # behind the tool's back; moto verifies at once
+    pipeline = Pipeline(endpoint, tmp_path, package)
+    sender = {"sender": "bob@other.com"}
+    assert pipeline.setup(ses=sender)["applied"] is True
+    assert role_statements(endpoint) == expected_statements(ses=("identity/other.com",))
+    conf = client(endpoint, "lambda").get_function(FunctionName=FUNCTION)["Configuration"]
+    assert conf["Environment"]["Variables"]["TXNALERT_SENDER"] == "bob@other.com"
+    assert pending(pipeline.setup(ses=sender)) == []
+
+    # The address itself becomes an identity: SES then authorises the sender by it, and the grant follows.
+    ses.verify_email_identity(EmailAddress="bob@other.com")
+    assert pending(pipeline.setup(ses=sender)) == [("iam-role", ROLE, "update")]
+    assert role_statements(endpoint) == expected_statements(ses=("identity/bob@other.com",))
+
+
+def test_the_grant_is_on_the_senders_identity_only(endpoint: str, tmp_path: Path, package: Any) -> None:
+    pipeline = Pipeline(endpoint, tmp_path, package)
+    pipeline.setup(ses={"sender": "bob@other.com", "identities": ["alerts@example.com", "other.com"]})
+    assert role_statements(endpoint) == expected_statements(ses=("identity/other.com",))
+
+
+CONFIG_SET_ARN = f"arn:aws:ses:us-east-1:{ACCOUNT}:configuration-set/txnalert-cs"
+
+
+def test_a_configuration_set_is_created_tagged_and_granted(endpoint: str, tmp_path: Path, package: Any) -> None:
+    pipeline = Pipeline(endpoint, tmp_path, package)
+    ses = {"configuration_set": "txnalert-cs"}
+    first = pipeline.setup(ses=ses)
+    assert changes(first)[3:5] == [
+        ("ses-identity", "alerts@example.com", "create"),
+        ("ses-configuration-set", "txnalert-cs", "create"),
+    ]
+    assert first["changes"][4]["details"] == {"Tags": TAGS}
+    sesv2 = client(endpoint, "sesv2")
+    assert sesv2.get_configuration_set(ConfigurationSetName="txnalert-cs")["ConfigurationSetName"] == "txnalert-cs"
+    assert {t["Key"]: t["Value"] for t in sesv2.list_tags_for_resource(ResourceArn=CONFIG_SET_ARN)["Tags"]} == TAGS
+    assert role_statements(endpoint) == expected_statements(
+        ses=("identity/alerts@example.com", "configuration-set/txnalert-cs")
+    )
+    conf = client(endpoint, "lambda").get_function(FunctionName=FUNCTION)["Configuration"]
+    assert conf["Environment"]["Variables"]["TXNALERT_CONFIGURATION_SET"] == "txnalert-cs"
+    again = pipeline.setup(ses=ses)
+    assert pending(again) == [] and again["summary"] == {"create": 0, "update": 0, "unchanged": 8}
+
+    sesv2.delete_configuration_set(ConfigurationSetName="txnalert-cs")  # behind the tool's back
+    assert pending(pipeline.setup(ses=ses)) == [("ses-configuration-set", "txnalert-cs", "create")]
+    assert pending(pipeline.setup(ses=ses)) == []
+
+
+def test_an_untagged_configuration_set_is_adopted(endpoint: str, tmp_path: Path, package: Any) -> None:
+    sesv2 = client(endpoint, "sesv2")
+    sesv2.create_configuration_set(ConfigurationSetName="txnalert-cs")
+    pipeline = Pipeline(endpoint, tmp_path, package)
+    result = pipeline.setup(ses={"configuration_set": "txnalert-cs"})
+    [change] = [c for c in result["changes"] if c["resource"] == "ses-configuration-set"]
+    assert (change["action"], change["details"]) == (
+        "update",
+        {
+            "Ownership": "adopt (untagged)",
+            "Tags": {"app": {"from": None, "to": "txnalert"}, "managed-by": {"from": None, "to": "txnalert"}},
+        },
+    )
+    assert {t["Key"]: t["Value"] for t in sesv2.list_tags_for_resource(ResourceArn=CONFIG_SET_ARN)["Tags"]} == TAGS
+    assert pending(pipeline.setup(ses={"configuration_set": "txnalert-cs"})) == []

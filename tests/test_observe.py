@@ -158,3 +158,18 @@ def test_client_side_filters_match_the_server_patterns() -> None:
     assert filter_pattern("txn-1", None) == '{ $.correlation_id = "txn-1" }'
     assert filter_pattern(None, 40) == '{ $.level = "ERROR" || $.level = "CRITICAL" }'
     assert parse_since("10m", now=1000.0) == 400_000 and parse_since("1d", now=100_000.0) == 13_600_000
+
+
+def test_smoke_refuses_a_sender_no_identity_covers(endpoint: str, tmp_path: Path) -> None:
+    config = setup(tmp_path, endpoint)
+    Path(config).write_text(Path(config).read_text() + "ses: {sender: bob@other.com}\n")
+    result = invoke("smoke", "-c", config, "--timeout", "5")
+    assert result.exit_code == 2
+    assert [line for line in result.stderr.splitlines() if line.startswith("error: ")] == [
+        f"error: {config}: ses.sender: bob@other.com is not covered by ses.identities, and the account has "
+        "neither bob@other.com nor other.com as a verified SES identity: add other.com (or bob@other.com) to "
+        "ses.identities"
+    ]
+    sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
+    attrs = sqs.get_queue_attributes(QueueUrl=sqs.get_queue_url(QueueName="smq")["QueueUrl"], AttributeNames=["All"])
+    assert attrs["Attributes"]["ApproximateNumberOfMessages"] == "0"  # nothing was sent

@@ -57,7 +57,7 @@ def actions(result: dict[str, Any]) -> list[tuple[str, str, str]]:
 def nothing_left(endpoint: str, *, identities: tuple[str, ...] = ()) -> None:
     state = snapshot(endpoint)
     assert list(state.pop("identities")) == list(identities)
-    assert state == {"queues": {}, "tables": {}, "roles": {}, "functions": {}}
+    assert state == {"queues": {}, "tables": {}, "configuration_sets": {}, "roles": {}, "functions": {}}
     assert client(endpoint, "lambda").list_event_source_mappings()["EventSourceMappings"] == []
 
 
@@ -262,3 +262,26 @@ def test_a_dlq_that_a_kept_queue_still_uses_is_kept(endpoint: str, tmp_path: Pat
     assert human.splitlines()[-1] == "Nothing to delete: 2 kept, 0 left alone (not ours), 5 absent."
     sqs.delete_queue(QueueUrl=queue_url(endpoint, "other-app"))
     assert actions(cli_json("teardown", "-c", config, "--yes"))[-1] == ("sqs-queue", "txq-dlq", "delete")
+
+
+def test_the_configuration_set_is_deleted_when_ours(endpoint: str, tmp_path: Path, package: Any) -> None:
+    ses = {"configuration_set": "txnalert-cs"}
+    config = write_config(tmp_path, endpoint, ses=ses)
+    Pipeline(endpoint, tmp_path, package).setup(ses=ses)
+    result = cli_json("teardown", "-c", config, "--yes")
+    assert actions(result) == [*DEFAULT[:3], ("ses-configuration-set", "txnalert-cs", "delete"), *DEFAULT[3:]]
+    nothing_left(endpoint, identities=("alerts@example.com",))
+    assert actions(cli_json("teardown", "-c", config))[3] == ("ses-configuration-set", "txnalert-cs", "absent")
+
+    # Someone else's configuration set of the same name is left alone.
+    sesv2 = client(endpoint, "sesv2")
+    sesv2.create_configuration_set(ConfigurationSetName="theirs-cs")
+    other = write_config(tmp_path, endpoint, ses={"configuration_set": "theirs-cs"})
+    result = cli_json("teardown", "-c", other, "--yes")
+    assert result["resources"][3] == {
+        "resource": "ses-configuration-set",
+        "name": "theirs-cs",
+        "action": "skip",
+        "details": {"reason": NOT_OURS},
+    }
+    assert sesv2.list_configuration_sets()["ConfigurationSets"] == ["theirs-cs"]

@@ -693,8 +693,14 @@ def parse(raw: Any, source: str = "<config>") -> Config:
 
 
 def _sender_covered(sender: str, identities: list[str]) -> bool:
-    domain = sender.rsplit("@", 1)[-1].lower()
-    return any(i.lower() == sender.lower() or i.lower() == domain for i in identities)
+    return sender_identity_in(sender, identities) is not None
+
+
+def sender_identity_in(sender: str, identities: list[str] | tuple[str, ...]) -> str | None:
+    """The identity of `identities` that SES authorises `sender` by: the address itself when it is one of
+    them, else its domain; None when neither is (compared without case, returned as configured)."""
+    by_name = {identity.lower(): identity for identity in identities}
+    return by_name.get(sender.lower()) or by_name.get(sender.rsplit("@", 1)[-1].lower())
 
 
 def find_config_path(explicit: str | None) -> Path:

@@ -15,8 +15,9 @@ The zip
 
 The IAM documents
     A trust policy for lambda.amazonaws.com, and one inline policy whose every statement names ARNs built from
-    the config: the queue, the SES identities (and configuration set), the idempotency table, the function's
-    log group. The only wildcard is the log stream name (Lambda names streams at run time).
+    the config: the queue, the SES identity the sender is authorised by (and the configuration set), the
+    idempotency table, the function's log group. The only wildcard is the log stream name (Lambda names
+    streams at run time). Both queues also get a resource policy denying any request without TLS.
 
 MaximumConcurrency "auto"
     See `concurrency_for_send_rate`.
@@ -332,48 +333,49 @@ def trust_policy() -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class PolicyInputs:
-    """What the inline policy is built from; every ARN in it comes from these."""
+    """What the inline policy is built from; every ARN in it comes from these. `sender_identity` is the SES
+    identity the sender is authorised by (`identities.sender_identity`): SES checks SendEmail against the
+    identity that matches the From address and against the configuration set, so those are the only SES
+    resources granted, not every identity the config verifies."""
 
     region: str
     function_name: str
     queue_name: str
     table: str
-    identities: tuple[str, ...]
+    sender_identity: str
     configuration_set: str | None = None
 
     @classmethod
-    def from_config(cls, config: Config, region: str) -> PolicyInputs:
+    def from_config(cls, config: Config, region: str, sender_identity: str) -> PolicyInputs:
         """`region`: the command's resolved region (`Aws.region`)."""
         return cls(
             region=region,
             function_name=config.lambda_.function_name,
             queue_name=config.queue.name,
             table=config.idempotency.table,
-            identities=tuple(config.ses.identities),
+            sender_identity=sender_identity,
             configuration_set=config.ses.configuration_set,
         )
 
 
 def function_policy(inputs: PolicyInputs, account: str) -> dict[str, Any]:
-    """The function role's one inline policy: least privilege, every statement scoped to named ARNs."""
+    """The function role's one inline policy: least privilege, every statement scoped to named ARNs.
+
+    SQS: the three actions of AWS's AWSLambdaSQSQueueExecutionRole (the trigger receives, gets attributes and
+    deletes; neither it nor the handler changes a message's visibility)."""
 
     def arn(service: str, resource: str) -> str:
         return build_arn(service, inputs.region, account, resource)
 
     log_group = arn("logs", f"log-group:/aws/lambda/{inputs.function_name}")
-    ses_resources = [arn("ses", f"identity/{identity}") for identity in inputs.identities]
+    ses_resources = [arn("ses", f"identity/{inputs.sender_identity}")]
     if inputs.configuration_set:
         ses_resources.append(arn("ses", f"configuration-set/{inputs.configuration_set}"))
     statements = [
         {
             "Sid": "ConsumeQueue",
             "Effect": "Allow",
-            "Action": [
-                "sqs:ChangeMessageVisibility",
-                "sqs:DeleteMessage",
-                "sqs:GetQueueAttributes",
-                "sqs:ReceiveMessage",
-            ],
+            "Action": ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
             "Resource": [arn("sqs", inputs.queue_name)],
         },
         {
@@ -404,6 +406,28 @@ def function_policy(inputs: PolicyInputs, account: str) -> dict[str, Any]:
         },
     ]
     return {"Version": POLICY_VERSION, "Statement": statements}
+
+
+QUEUE_POLICY_ID = "txnalert-tls-only"
+TLS_ONLY_SID = "DenyInsecureTransport"
+
+
+def queue_policy(queue_arn: str) -> dict[str, Any]:
+    """Both queues' resource policy: deny every request that does not come over TLS (encryption in transit)."""
+    return {
+        "Version": POLICY_VERSION,
+        "Id": QUEUE_POLICY_ID,
+        "Statement": [
+            {
+                "Sid": TLS_ONLY_SID,
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "sqs:*",
+                "Resource": queue_arn,
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
+    }
 
 
 def _as_list(value: Any) -> list[Any]:

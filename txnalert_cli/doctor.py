@@ -3,7 +3,13 @@
 Read-only, but for one receive: the DLQ's oldest message age is read by receiving up to 10 DLQ messages
 with a visibility timeout of 0 (their receive count goes up, which does not matter in a DLQ). Each check
 is one row: ok (✔), warn (⚠) or fail (✘). Each misconfiguration turns exactly its own row: the queue
-rows compare every attribute except those with a row of their own (visibility, redrive, SSE).
+rows compare every attribute except those with a row of their own (visibility, redrive, SSE, the TLS-only
+queue policy).
+
+The role-policy row checks every (action, resource) pair the handler uses, from what it does: SES
+SendEmail/SendRawEmail on the identity the sender is authorised by and on the configuration set, the
+DynamoDB item actions on the idempotency table, SQS receive/delete/get-attributes on the queue, and its
+own logs (`deploy.function_policy` is the one list of them), against every policy of the role.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from .handler.contract import mask_account, mask_email
 OK, WARN, FAIL = "ok", "warn", "fail"
 MARKS = {OK: "✔", WARN: "⚠", FAIL: "✘"}
 # Attributes with a row of their own; the queue rows leave them out.
-_OWN_ROWS = {"VisibilityTimeout", "RedrivePolicy", "SqsManagedSseEnabled"}
+_OWN_ROWS = {"VisibilityTimeout", "RedrivePolicy", "SqsManagedSseEnabled", "Policy"}
 
 
 @dataclass
@@ -58,17 +64,34 @@ def _age(seconds: float) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
+def _matches(statement: dict[str, Any], action: str, resource: str) -> bool:
+    actions = statement.get("Action", [])
+    resources = statement.get("Resource", [])
+    actions = [actions] if isinstance(actions, str) else actions
+    resources = [resources] if isinstance(resources, str) else resources
+    return any(fnmatch.fnmatchcase(action.lower(), a.lower()) for a in actions) and any(
+        fnmatch.fnmatchcase(resource, r) for r in resources
+    )
+
+
 def _grants(statements: list[dict[str, Any]], action: str, resource: str) -> bool:
-    for statement in statements:
-        if statement.get("Effect") != "Allow":
+    """True when an Allow statement matches (action, resource) and no Deny statement does."""
+    allowed = any(s.get("Effect") == "Allow" and _matches(s, action, resource) for s in statements)
+    return allowed and not any(s.get("Effect") == "Deny" and _matches(s, action, resource) for s in statements)
+
+
+def _denies_insecure_transport(policy: Any, queue_arn: str) -> bool:
+    """A queue policy (parsed) with a Deny for everyone on every SQS action on the queue when
+    aws:SecureTransport is false."""
+    statements = policy.get("Statement", []) if isinstance(policy, dict) else []
+    for statement in statements if isinstance(statements, list) else [statements]:
+        if not isinstance(statement, dict) or statement.get("Effect") != "Deny":
             continue
-        actions = statement.get("Action", [])
-        resources = statement.get("Resource", [])
-        actions = [actions] if isinstance(actions, str) else actions
-        resources = [resources] if isinstance(resources, str) else resources
-        if any(fnmatch.fnmatchcase(action.lower(), a.lower()) for a in actions) and any(
-            fnmatch.fnmatchcase(resource, r) for r in resources
-        ):
+        principal = statement.get("Principal")
+        everyone = principal == "*" or (isinstance(principal, dict) and principal.get("AWS") in ("*", ["*"]))
+        secure = ((statement.get("Condition") or {}).get("Bool") or {}).get("aws:SecureTransport")
+        values = [str(v).lower() for v in (secure if isinstance(secure, list) else [secure])]
+        if everyone and values == ["false"] and _matches(statement, "sqs:*", queue_arn):
             return True
     return False
 
@@ -98,8 +121,10 @@ class Doctor:
             ("visibility timeout", self.visibility),
             ("max receive count", self.max_receive_count),
             ("encryption (SSE)", self.sse),
+            ("TLS-only queue policy", self.tls_only),
             ("dead letters", self.dead_letters),
             ("identities", self.identities),
+            ("configuration set", self.configuration_set),
             ("sandbox", self.sandbox),
             ("function", self.function_check),
             ("trigger", self.trigger),
@@ -246,6 +271,30 @@ class Doctor:
         else:
             self.add("encryption (SSE)", OK, "both queues encrypted at rest")
 
+    def tls_only(self) -> None:
+        from .deploy import normalize_policy
+
+        if not self.queue_attrs:
+            self.add("TLS-only queue policy", FAIL, "the queues do not exist", "run `txnalert setup`")
+            return
+        open_ = []
+        for role in ("dlq", "main"):
+            attrs = self.queue_attrs.get(role)
+            if attrs is not None and not _denies_insecure_transport(
+                normalize_policy(attrs.get("Policy")), str(attrs.get("QueueArn"))
+            ):
+                open_.append(self.config.queue.name if role == "main" else self.config.queue.dlq.name)
+        if open_:
+            self.add(
+                "TLS-only queue policy",
+                FAIL,
+                f"{' and '.join(open_)} {'does' if len(open_) == 1 else 'do'} not deny requests without TLS "
+                "(no Deny on aws:SecureTransport false)",
+                "run `txnalert setup`",
+            )
+        else:
+            self.add("TLS-only queue policy", OK, "both queues deny any request without TLS (aws:SecureTransport)")
+
     def dead_letters(self) -> None:
         attrs = self.queue_attrs.get("dlq")
         if attrs is None:
@@ -278,16 +327,67 @@ class Doctor:
 
     # --- SES ---
 
+    def _sender_identity(self) -> str | None:
+        """The identity the sender is authorised by (None: the config covers the sender with no identity and
+        the account holds none verified)."""
+        from .identities import SenderNotCovered, sender_identity
+
+        try:
+            return sender_identity(self.aws, self.config)
+        except SenderNotCovered:
+            return None
+
     def identities(self) -> None:
-        from .identities import identity_statuses
+        """The configured identities are verified, and so is the sender's address or domain (SES rejects
+        every email from an unverified sender)."""
+        from .config import sender_identity_in
+        from .identities import SUCCESS, identity_statuses
 
         names = list(self.config.ses.identities)
-        statuses = identity_statuses(self.aws, names, dkim=False)
-        bad = [f"{s.identity} ({s.status})" for s in statuses if s.status != "Success"]
+        sender = self.config.ses.sender
+        domain = sender.rsplit("@", 1)[-1]
+        statuses = identity_statuses(self.aws, list(dict.fromkeys([*names, sender, domain])), dkim=False)
+        verified = {s.identity.lower() for s in statuses if s.status == SUCCESS}
+        problems, fixes = [], []
+        bad = [f"{s.identity} ({s.status})" for s in statuses if s.identity in names and s.status != SUCCESS]
         if bad:
-            self.add("identities", FAIL, f"not verified: {', '.join(bad)}", "run `txnalert verify-identity --wait`")
+            problems.append(f"not verified: {', '.join(bad)}")
+            fixes.append("run `txnalert verify-identity --wait`")
+        configured = sender_identity_in(sender, names)
+        if sender.lower() not in verified and domain.lower() not in verified:
+            problems.append(f"sender {sender} is not a verified identity (neither the address nor {domain})")
+            if configured is None:
+                fixes.insert(
+                    0,
+                    f"add {domain} (or {sender}) to ses.identities, then run `txnalert setup` and "
+                    "`txnalert verify-identity --wait`",
+                )
+            elif not bad:
+                fixes.append("run `txnalert verify-identity --wait`")
+        if problems:
+            self.add("identities", FAIL, "; ".join(problems), "; ".join(fixes))
+            return
+        via = configured or self._sender_identity()
+        outside = "" if configured else " (verified in the account)"
+        self.add("identities", OK, f"verified: {', '.join(names)}; sender {sender} via {via}{outside}")
+
+    def configuration_set(self) -> None:
+        from .resources import CONFIG_SET, if_exists
+
+        name = self.config.ses.configuration_set
+        if not name:
+            self.add("configuration set", OK, "none named (ses.configuration_set is null)")
+            return
+        sesv2 = self.aws.client("sesv2")
+        if if_exists(CONFIG_SET, lambda: sesv2.get_configuration_set(ConfigurationSetName=name)) is None:
+            self.add(
+                "configuration set",
+                FAIL,
+                f"{name} does not exist: SES rejects every email sent with it",
+                "run `txnalert setup`",
+            )
         else:
-            self.add("identities", OK, f"verified: {', '.join(names)}")
+            self.add("configuration set", OK, f"{name} exists")
 
     def sandbox(self) -> None:
         from .identities import account_status, identity_statuses, is_simulator
@@ -459,15 +559,22 @@ class Doctor:
                 raise
             self.add("role policy", FAIL, f"role {role} does not exist", "run `txnalert setup`")
             return
-        required = function_policy(PolicyInputs.from_config(self.config, self.aws.region), self.account)["Statement"]
-        needed = {(a.lower(), r) for st in required for a in st["Action"] for r in st["Resource"]}
-        allows: list[dict[str, Any]] = []
+        # What SES authorises the sender by; when nothing covers it (the identities row fails), the domain's
+        # identity, which that row's fix adds.
+        sender_identity = self._sender_identity() or self.config.ses.sender.rsplit("@", 1)[-1]
+        inputs = PolicyInputs.from_config(self.config, self.aws.region, sender_identity)
+        required = function_policy(inputs, self.account)["Statement"]
+        pairs = [(a, r) for st in required for a in st["Action"] for r in st["Resource"]]
+        needed = {(a.lower(), r) for a, r in pairs}
+        statements: list[dict[str, Any]] = []
         star, broad, extra = [], [], []
         for label, document in documents:
             for statement in document.get("Statement", []):
-                if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
+                if not isinstance(statement, dict):
                     continue
-                allows.append(statement)
+                statements.append(statement)
+                if statement.get("Effect") != "Allow":
+                    continue
                 if "NotAction" in statement or "NotResource" in statement:
                     broad.append(f"NotAction/NotResource in {label}")
                     continue
@@ -478,7 +585,7 @@ class Doctor:
                     for action in statement.get("Action", []):
                         if (action.lower(), resource) not in needed:
                             extra.append(f"{action} on {resource} ({label})")
-        missing = sorted(f"{a} on {r}" for a, r in needed if not _grants(allows, a, r))
+        missing = sorted(f"{a} on {r}" for a, r in pairs if not _grants(statements, a, r))
         problems = []
         if star:
             problems.append('"Resource": "*" in ' + ", ".join(sorted(set(star))))

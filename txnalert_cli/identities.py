@@ -7,8 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import DOMAIN_RE, EMAIL_RE, SES_SIMULATOR_DOMAIN, Config
-from .errors import TxnalertError, UsageError, error_code
+from .config import DOMAIN_RE, EMAIL_RE, SES_SIMULATOR_DOMAIN, Config, sender_identity_in
+from .errors import ConfigError, TxnalertError, UsageError, error_code
 from .resources import IdentitySpec, Plan
 
 SUCCESS = "Success"
@@ -16,6 +16,22 @@ SUCCESS = "Success"
 
 class VerificationTimeout(TxnalertError):
     """--wait ran out before every identity was verified."""
+
+
+class SenderNotCovered(ConfigError):
+    """ses.sender is covered by no identity of ses.identities, and the account holds none verified: SES would
+    reject every email. A config error (exit 2), raised before any change or send."""
+
+    def __init__(self, config: Config) -> None:
+        sender = config.ses.sender
+        self.domain = sender.rsplit("@", 1)[-1]
+        super().__init__(
+            [
+                f"{config.source}: ses.sender: {sender} is not covered by ses.identities, and the account has "
+                f"neither {sender} nor {self.domain} as a verified SES identity: add {self.domain} (or {sender}) "
+                "to ses.identities"
+            ]
+        )
 
 
 @dataclass
@@ -91,6 +107,22 @@ def identity_statuses(aws: Any, identities: list[str], *, dkim: bool = True) -> 
             ]
         statuses.append(IdentityStatus(identity, "domain" if "@" not in identity else "email", status, records))
     return statuses
+
+
+def sender_identity(aws: Any, config: Config) -> str:
+    """The SES identity the sender is authorised by: the address itself when it is an identity, else its
+    domain (SES matches the From address). The config's identities decide (setup creates them); a sender they
+    do not cover is accepted only when the account already holds its address or domain verified (one SES
+    GetIdentityVerificationAttributes call), else SenderNotCovered."""
+    sender = config.ses.sender
+    configured = sender_identity_in(sender, config.ses.identities)
+    if configured is not None:
+        return configured
+    domain = sender.rsplit("@", 1)[-1]
+    for status in identity_statuses(aws, [sender, domain], dkim=False):
+        if status.status == SUCCESS:
+            return status.identity
+    raise SenderNotCovered(config)
 
 
 def account_status(aws: Any) -> AccountStatus:

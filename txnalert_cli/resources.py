@@ -1,8 +1,9 @@
 """Desired resources -> a read-only plan -> an executor, the only code that makes changing calls.
 
 Desired resources are plain dataclasses built from the config (`desired(config)`), in dependency order:
-DLQ, queue, idempotency table, SES identities, the function's IAM role (with its one inline policy), the
-Lambda function, and its SQS trigger (the event source mapping). The `Planner` reads what exists
+DLQ, queue (both with a TLS-only queue policy), idempotency table, SES identities, the SES configuration set
+(when `ses.configuration_set` names one), the function's IAM role (with its one inline policy), the Lambda
+function, and its SQS trigger (the event source mapping). The `Planner` reads what exists
 (get/list/describe calls only) and returns a `Plan`: one `Change` per resource, `create`, `update` (with
 the changed attributes) or `unchanged`. What does not exist yet is referred to by placeholders such as
 `<arn of txq-dlq>` that the executor resolves as it goes. `Executor.apply(plan)` carries the plan out in
@@ -15,13 +16,18 @@ What an existing resource of the same name may become (ownership)
       Otherwise the plan fails with ResourceConflict and changes nothing: taking them over would replace
       another owner's code, or strip the role's other policies (least privilege: the role keeps only
       txnalert's inline policy, and the plan says which policies it would `remove`).
-    - Queues, the idempotency table and SES identities of the same name are adopted: txnalert adds its
-      tags and sets the attributes it manages; nothing is deleted and no data is touched. When such a
-      resource lacks `managed-by: txnalert`, the plan's details say `adopt (untagged)`.
+    - Queues, the idempotency table, SES identities and the configuration set of the same name are adopted:
+      txnalert adds its tags and sets the attributes it manages; nothing is deleted and no data is touched.
+      When such a resource lacks `managed-by: txnalert`, the plan's details say `adopt (untagged)`.
     - The trigger has no tags: the mapping from the config's queue to the config's function (by the
       function's ARN, built from its name when the function does not exist) is adopted and updated, never
       duplicated. Lambda keeps a deleted function's mappings; such an orphan is re-attached to the
       function created again under the same name.
+
+A function whose `State` or `LastUpdateStatus` is `Failed` is never `unchanged`: it is planned as an update
+(code and configuration uploaded again). When a Lambda waiter gives up, the error says what the function
+reports (`StateReason`, `LastUpdateStatusReason`), and the plan stops there: no trigger is attached to a
+function that is not Active.
 """
 
 from __future__ import annotations
@@ -51,10 +57,11 @@ CREATE, UPDATE, UNCHANGED = "create", "update", "unchanged"
 QUEUE = "sqs-queue"
 TABLE = "dynamodb-table"
 IDENTITY = "ses-identity"
+CONFIG_SET = "ses-configuration-set"
 ROLE = "iam-role"
 FUNCTION = "lambda-function"
 MAPPING = "event-source-mapping"
-KINDS = (QUEUE, TABLE, IDENTITY, ROLE, FUNCTION, MAPPING)  # dependency order
+KINDS = (QUEUE, TABLE, IDENTITY, CONFIG_SET, ROLE, FUNCTION, MAPPING)  # dependency order
 LAMBDA_KINDS = frozenset({ROLE, FUNCTION, MAPPING})  # what `txnalert deploy` plans
 
 # A new IAM role takes seconds to become assumable by Lambda (and a new policy to take effect): these calls
@@ -83,6 +90,9 @@ IDEMPOTENCY_EXPIRY_ATTR = "expiration"
 # Attributes SQS fixes at creation: changing them means a new queue.
 _IMMUTABLE_QUEUE_ATTRIBUTES = ("FifoQueue",)
 
+# A function in one of these is planned as an update: (status field, its healthy value, the reason field).
+_FUNCTION_FAILED = (("State", "Active", "StateReason"), ("LastUpdateStatus", "Successful", "LastUpdateStatusReason"))
+
 
 class RoleNotReady(TxnalertError):
     """Lambda kept refusing a new role (IAM propagation) for longer than we wait."""
@@ -90,6 +100,10 @@ class RoleNotReady(TxnalertError):
 
 class MappingNotSettled(TxnalertError):
     """An event source mapping stayed in a transitional state for longer than we wait."""
+
+
+class FunctionNotReady(TxnalertError):
+    """A Lambda waiter gave up: the function is Failed, or did not settle in time."""
 
 
 # --- desired resources ----------------------------------------------------------------------------
@@ -175,6 +189,15 @@ class IdentitySpec:
 
 
 @dataclass(frozen=True)
+class ConfigurationSetSpec:
+    """The SES configuration set the handler sends with (`ses.configuration_set`)."""
+
+    name: str
+    tags: dict[str, str]
+    kind: str = CONFIG_SET
+
+
+@dataclass(frozen=True)
 class RoleSpec:
     """The function's IAM role: trusted by Lambda only, one inline least-privilege policy."""
 
@@ -252,11 +275,13 @@ def desired(
     kinds: frozenset[str] | None = None,
     emulator: bool = False,
     package: FunctionPackage | None = None,
+    sender_identity: str | None = None,
 ) -> list[Any]:
     """Every resource of the pipeline (or only those of `kinds`), in dependency order.
 
     `region` is the command's resolved region (`Aws.region`). The function's zip is built only when the
-    function is wanted and no `package` is given."""
+    function is wanted and no `package` is given. The role needs `sender_identity`, the SES identity the
+    sender is authorised by (`identities.sender_identity`)."""
 
     def wanted(kind: str) -> bool:
         return kinds is None or kind in kinds
@@ -268,15 +293,16 @@ def desired(
         specs.append(TableSpec(name=config.idempotency.table, tags=config.resource_tags))
     if wanted(IDENTITY):
         specs.extend(IdentitySpec(name=identity, tags=config.resource_tags) for identity in config.ses.identities)
+    if wanted(CONFIG_SET) and config.ses.configuration_set:
+        specs.append(ConfigurationSetSpec(name=config.ses.configuration_set, tags=config.resource_tags))
     lam = config.lambda_
     if wanted(ROLE):
         from .deploy import PolicyInputs
 
-        specs.append(
-            RoleSpec(
-                name=lam.role_name, policy_inputs=PolicyInputs.from_config(config, region), tags=config.resource_tags
-            )
-        )
+        if sender_identity is None:
+            raise ValueError("desired(): the role's policy needs sender_identity (identities.sender_identity)")
+        inputs = PolicyInputs.from_config(config, region, sender_identity)
+        specs.append(RoleSpec(name=lam.role_name, policy_inputs=inputs, tags=config.resource_tags))
     if wanted(FUNCTION):
         from .deploy import build_package, function_environment
 
@@ -358,6 +384,16 @@ def _parse_redrive(value: str | None) -> dict[str, Any] | None:
         return {"raw": value}
 
 
+def _parse_json(value: str | None) -> Any:
+    """A JSON attribute (a queue's Policy) as a document; None when unset; the text itself when not JSON."""
+    if not value:
+        return None
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
 def _other_type_name(spec: QueueSpec) -> str:
     return spec.name[: -len(".fifo")] if spec.fifo else f"{spec.name}.fifo"
 
@@ -430,6 +466,7 @@ NOT_FOUND_CODES: dict[str, tuple[str, ...]] = {
     QUEUE: QUEUE_NOT_FOUND_CODES,
     TABLE: ("ResourceNotFoundException",),
     IDENTITY: ("NotFoundException",),
+    CONFIG_SET: ("NotFoundException",),
     ROLE: ("NoSuchEntity",),
     FUNCTION: ("ResourceNotFoundException",),
     MAPPING: ("ResourceNotFoundException",),
@@ -458,12 +495,14 @@ def built_arn(aws: Any, account: str, service: str, resource: str) -> str:
     return build_arn(service, aws.region, account, resource)
 
 
-def identity_tags(aws: Any, found: dict[str, Any], arn: str) -> dict[str, str]:
-    """An SES identity's tags: GetEmailIdentity's `Tags` (`found`) and ListTagsForResource on its ARN.
+def sesv2_tags(aws: Any, found: dict[str, Any], arn: str) -> dict[str, str]:
+    """An SES identity's or configuration set's tags: the `Tags` of GetEmailIdentity/GetConfigurationSet
+    (`found`) and ListTagsForResource on its ARN.
 
     On AWS both read the same tags. moto keeps two stores: the tags given to CreateEmailIdentity are
-    returned by GetEmailIdentity only, the tags added by TagResource by ListTagsForResource only; reading
-    both lets an identity tagged after its creation be recognised on the emulator too."""
+    returned by GetEmailIdentity only, the tags added by TagResource by ListTagsForResource only (for a
+    configuration set, ListTagsForResource has both); reading both lets a resource tagged after its
+    creation be recognised on the emulator too."""
     tags = tags_dict(found.get("Tags"))
     listed = aws.client("sesv2").list_tags_for_resource(ResourceArn=arn).get("Tags")
     return {**tags, **tags_dict(listed)}
@@ -478,6 +517,25 @@ def apply_error(exc: Exception, failed: str, done: list[str], not_done: list[str
     if translated is None:
         return None
     return ApplyError(f"{failed} failed: {translated.message}", done, not_done)
+
+
+def function_problem(name: str, response: dict[str, Any], waited_s: float, *, was_failed: bool = False) -> str:
+    """Why a Lambda waiter gave up on function `name`, from its last GetFunction answer (`response`)."""
+    error = response.get("Error") or {}
+    if error:
+        return f"function {name}: {error.get('Message') or error.get('Code') or 'GetFunction failed'}"
+    function = response.get("Configuration") or {}
+    still = "still " if was_failed else ""
+    again = " after its code and configuration were uploaded again" if was_failed else ""
+    if function.get("State") == "Failed":
+        return f"function {name} is {still}Failed{again}: {function.get('StateReason') or 'no reason given'}"
+    if function.get("LastUpdateStatus") == "Failed":
+        reason = function.get("LastUpdateStatusReason") or "no reason given"
+        return f"function {name}: its last update {still}Failed{again}: {reason}"
+    return (
+        f"function {name} is still {function.get('State')} (last update {function.get('LastUpdateStatus')}) "
+        f"after {waited_s:g} s: run the same command again in a minute"
+    )
 
 
 def find_mappings(lam: Any, queue_arn: str, function_arn: str) -> list[dict[str, Any]]:
@@ -534,6 +592,8 @@ class Planner:
                 change = self._plan_table(spec)
             elif spec.kind == IDENTITY:
                 change = self._plan_identity(spec)
+            elif spec.kind == CONFIG_SET:
+                change = self._plan_configuration_set(spec)
             elif spec.kind == ROLE:
                 change = self._plan_role(spec)
                 self.role_arns[spec.name] = change.current.get("arn")
@@ -631,6 +691,11 @@ class Planner:
                 f"function {spec.name!r} exists as a container image function; txnalert deploys a zip: "
                 "delete it or set another lambda.function_name"
             )
+        diff: dict[str, Any] = {}
+        for status, healthy, reason in _FUNCTION_FAILED:  # never "unchanged": uploaded again (see the note)
+            if config.get(status) == "Failed":
+                diff[status] = {"from": "Failed", "to": healthy}
+                diff[reason] = config.get(reason) or "no reason given"
         have = {
             "Runtime": config.get("Runtime"),
             "Handler": config.get("Handler"),
@@ -640,7 +705,7 @@ class Planner:
             "Layers": [layer["Arn"] for layer in config.get("Layers") or []],
             "Role": config.get("Role"),
         }
-        diff: dict[str, Any] = {k: {"from": have[k], "to": want[k]} for k in have if have[k] != want[k]}
+        diff.update({k: {"from": have[k], "to": want[k]} for k in have if have[k] != want[k]})
         have_env = (config.get("Environment") or {}).get("Variables") or {}
         if have_env != want["Environment"]:
             keys = sorted(k for k in {*have_env, *want["Environment"]} if have_env.get(k) != want["Environment"].get(k))
@@ -765,10 +830,21 @@ class Planner:
             kind = "domain (DKIM records to add)" if spec.is_domain else "email address (verification email)"
             return Change(IDENTITY, spec.name, CREATE, {"type": kind, "Tags": dict(spec.tags)}, spec)
         arn = built_arn(self.aws, self.account, "ses", f"identity/{spec.name}")
-        diff = _adopting({}, identity_tags(self.aws, found, arn), spec.tags)
+        diff = _adopting({}, sesv2_tags(self.aws, found, arn), spec.tags)
         return Change(IDENTITY, spec.name, UPDATE if diff else UNCHANGED, diff, spec, {"arn": arn})
 
+    def _plan_configuration_set(self, spec: ConfigurationSetSpec) -> Change:
+        sesv2 = self.aws.client("sesv2")
+        found = if_exists(CONFIG_SET, lambda: sesv2.get_configuration_set(ConfigurationSetName=spec.name))
+        if found is None:
+            return Change(CONFIG_SET, spec.name, CREATE, {"Tags": dict(spec.tags)}, spec)
+        arn = built_arn(self.aws, self.account, "ses", f"configuration-set/{spec.name}")
+        diff = _adopting({}, sesv2_tags(self.aws, found, arn), spec.tags)
+        return Change(CONFIG_SET, spec.name, UPDATE if diff else UNCHANGED, diff, spec, {"arn": arn})
+
     def _plan_queue(self, spec: QueueSpec, queue_arns: dict[str, str | None]) -> Change:
+        from .deploy import normalize_policy, queue_policy
+
         url = find_queue_url(self.sqs, spec.name)
         if url is None:
             other = _other_type_name(spec)
@@ -784,8 +860,11 @@ class Planner:
                     "deadLetterTargetArn": f"<arn of {spec.redrive_to}>",
                     "maxReceiveCount": spec.max_receive_count,
                 }
+            # Created with its policy: the queue's ARN is known from its name before it exists.
+            policy = queue_policy(built_arn(self.aws, self.account, "sqs", spec.name))
+            details["Policy"] = policy
             details["Tags"] = dict(spec.tags)
-            return Change(QUEUE, spec.name, CREATE, details, spec)
+            return Change(QUEUE, spec.name, CREATE, details, spec, resolved={"policy": policy})
 
         attrs = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
         current = {"url": url, "arn": attrs.get("QueueArn")}
@@ -805,8 +884,11 @@ class Planner:
             want_policy = _redrive_policy(dlq_arn or f"<arn of {spec.redrive_to}>", spec.max_receive_count or 5)
             if have_policy != want_policy:
                 diff["RedrivePolicy"] = {"from": have_policy, "to": want_policy}
+        policy = queue_policy(str(attrs["QueueArn"]))
+        if normalize_policy(attrs.get("Policy")) != normalize_policy(policy):  # as JSON, not as text
+            diff["Policy"] = {"from": _parse_json(attrs.get("Policy")), "to": policy}
         diff = _adopting(diff, self.sqs.list_queue_tags(QueueUrl=url).get("Tags") or {}, spec.tags)
-        return Change(QUEUE, spec.name, UPDATE if diff else UNCHANGED, diff, spec, current)
+        return Change(QUEUE, spec.name, UPDATE if diff else UNCHANGED, diff, spec, current, {"policy": policy})
 
 
 def _tags_to(change: Change) -> dict[str, str]:
@@ -851,8 +933,8 @@ class Executor:
                     self._apply_queue(change, queue_arns)
                 elif change.resource == TABLE:
                     self._apply_table(change)
-                elif change.resource == IDENTITY:
-                    self._apply_identity(change)
+                elif change.resource in (IDENTITY, CONFIG_SET):
+                    self._apply_ses(change)
                 elif change.resource == ROLE:
                     self._apply_role(change, role_arns)
                 elif change.resource == FUNCTION:
@@ -961,27 +1043,50 @@ class Executor:
                 ),
                 f"create function {spec.name}",
             )
-            lam.get_waiter("function_active_v2").wait(FunctionName=spec.name, WaiterConfig=self._waiter_config)
+            self._wait_function("function_active_v2", spec.name)
             change.current = {"arn": unqualified_function_arn(created["FunctionArn"])}
             change.details["Role"] = role_arn  # the real ARN instead of the placeholder
             function_arns[spec.name] = change.current["arn"]
             return
-        updated = lam.get_waiter("function_updated_v2")
-        updated.wait(FunctionName=spec.name, WaiterConfig=self._waiter_config)  # no update while one runs
-        if "CodeSha256" in change.details or "Architecture" in change.details:
+        failed = any(status in change.details for status, _, _ in _FUNCTION_FAILED)
+        # No update while one runs; a Failed last update is over (it is what this update fixes).
+        self._wait_function("function_updated_v2", spec.name, failed_ok=failed)
+        if failed or "CodeSha256" in change.details or "Architecture" in change.details:
             lam.update_function_code(
                 FunctionName=spec.name, ZipFile=spec.package.data, Architectures=[spec.architecture], Publish=False
             )
-            updated.wait(FunctionName=spec.name, WaiterConfig=self._waiter_config)
-        if {"Role", "Runtime", "Handler", "Timeout", "MemorySize", "Layers", "Environment"} & set(change.details):
+            self._wait_function("function_updated_v2", spec.name, was_failed=failed)
+        if failed or {"Role", "Runtime", "Handler", "Timeout", "MemorySize", "Layers", "Environment"} & set(
+            change.details
+        ):
             self._until_propagated(
                 lambda: lam.update_function_configuration(FunctionName=spec.name, **configuration),
                 f"update function {spec.name}",
             )
-            updated.wait(FunctionName=spec.name, WaiterConfig=self._waiter_config)
+            self._wait_function("function_updated_v2", spec.name, was_failed=failed)
+        if "State" in change.details:  # was Failed: Active again, or the plan stops here (before the trigger)
+            self._wait_function("function_active_v2", spec.name, was_failed=True)
         if "Role" in change.details:
             change.details["Role"]["to"] = role_arn
         function_arns[spec.name] = change.current["arn"]
+
+    def _wait_function(self, waiter: str, name: str, *, failed_ok: bool = False, was_failed: bool = False) -> None:
+        """A Lambda waiter (function_active_v2, function_updated_v2); when it gives up, FunctionNotReady with
+        what the function reports (its StateReason or LastUpdateStatusReason), never botocore's "Waiter ...
+        failed". `failed_ok`: a Failed last update is no reason to stop (it is what the update fixes);
+        `was_failed`: the function was Failed before its code and configuration were uploaded again."""
+        from botocore.exceptions import WaiterError
+
+        config = self._waiter_config
+        try:
+            self.aws.client("lambda").get_waiter(waiter).wait(FunctionName=name, WaiterConfig=config)
+        except WaiterError as exc:
+            response = exc.last_response or {}
+            if failed_ok and (response.get("Configuration") or {}).get("LastUpdateStatus") == "Failed":
+                return
+            raise FunctionNotReady(
+                function_problem(name, response, config["Delay"] * config["MaxAttempts"], was_failed=was_failed)
+            ) from None
 
     # --- event source mapping ---
 
@@ -1030,6 +1135,7 @@ class Executor:
     def _apply_queue(self, change: Change, queue_arns: dict[str, str]) -> None:
         spec: QueueSpec = change.spec
         attributes = dict(spec.attributes)
+        attributes["Policy"] = json.dumps(change.resolved["policy"])
         if spec.redrive_to:
             dlq_arn = queue_arns.get(spec.redrive_to)
             if dlq_arn is None:
@@ -1041,6 +1147,9 @@ class Executor:
             url = change.current["url"]
             changed = {k: attributes[k] for k in change.details if k in attributes}
             if changed:
+                # With the Policy every time: AWS keeps a queue's policy when a call leaves it out, but moto
+                # erases it on any SetQueueAttributes without one.
+                changed["Policy"] = attributes["Policy"]
                 self.sqs.set_queue_attributes(QueueUrl=url, Attributes=changed)
             if "Tags" in change.details:
                 self.sqs.tag_queue(QueueUrl=url, Tags=_tags_to(change))
@@ -1081,11 +1190,14 @@ class Executor:
         if "Tags" in change.details:
             ddb.tag_resource(ResourceArn=change.current["arn"], Tags=_tags_list(_tags_to(change)))
 
-    def _apply_identity(self, change: Change) -> None:
-        spec: IdentitySpec = change.spec
+    def _apply_ses(self, change: Change) -> None:
+        """An SES identity or configuration set: created with its tags, or (adopted) tagged."""
+        spec: IdentitySpec | ConfigurationSetSpec = change.spec
         sesv2 = self.aws.client("sesv2")
-        if change.action == CREATE:
+        if change.action == CREATE and spec.kind == IDENTITY:
             sesv2.create_email_identity(EmailIdentity=spec.name, Tags=_tags_list(spec.tags))
+        elif change.action == CREATE:
+            sesv2.create_configuration_set(ConfigurationSetName=spec.name, Tags=_tags_list(spec.tags))
         elif "Tags" in change.details:
             sesv2.tag_resource(ResourceArn=change.current["arn"], Tags=_tags_list(_tags_to(change)))
 
@@ -1105,8 +1217,13 @@ def plan_and_apply(
     `package` replaces the zip built from the installed handler and Powertools. `confirm` is called with a
     plan that has changes, before any of them is applied; it raises to stop. Returns (plan, applied)."""
     from .deploy import is_emulator
+    from .identities import sender_identity
 
-    specs = desired(config, region=aws.region, kinds=kinds, emulator=is_emulator(aws), package=package)
+    # Before anything is planned or changed: a sender SES would reject is a config error (SenderNotCovered).
+    sender = sender_identity(aws, config) if kinds is None or ROLE in kinds else None
+    specs = desired(
+        config, region=aws.region, kinds=kinds, emulator=is_emulator(aws), package=package, sender_identity=sender
+    )
     plan = Planner(aws).plan(specs)
     if dry_run or not plan.pending:
         return plan, False

@@ -3,7 +3,8 @@
 Sends one transaction with a fresh id, then watches until its idempotency record says COMPLETED (it
 carries the SES message id), or until the timeout. On the emulator, where no Lambda runs, the worker runs
 in-process for the duration. Fails when the message ends in the DLQ, the DLQ grows, or the handler logs a
-permanent failure for the transaction (with the logged reason).
+permanent failure for the transaction (with the logged reason). A sender that no identity covers (and the
+account does not hold verified) is a config error before anything is sent.
 """
 
 from __future__ import annotations
@@ -181,6 +182,7 @@ def run_smoke(
     poll_seconds: float = 0.5,
 ) -> SmokeResult:
     from .handler.contract import message_attributes
+    from .identities import sender_identity
     from .logs import LogGroupMissing, log_group, read_events
     from .queues import queue_stats
     from .sending import GenerateOptions, build_transaction
@@ -188,6 +190,7 @@ def run_smoke(
 
     if scenario not in SIMULATOR:
         raise UsageError(f"--scenario must be one of {', '.join(SIMULATOR)}, got {scenario!r}")
+    sender_identity(aws, config)  # SenderNotCovered (exit 2) before anything is sent
     recipient = config.send_test.recipient if scenario == "success" else SIMULATOR[scenario]
     sqs = aws.client("sqs")
     where = aws.describe_endpoint()

@@ -14,7 +14,7 @@ How each resource is recognised as ours:
   nothing);
 - the function, the role, the table and the queues: their tags (ListTags, ListRoleTags, ListTagsOfResource,
   ListQueueTags);
-- SES identities: their tags (see `resources.identity_tags`).
+- SES identities and the configuration set: their tags (see `resources.sesv2_tags`).
 
 What is ours but kept (`keep`), with the reason in the plan:
 - SES identities, unless `include_identities` (`--include-identities`): an identity is account-wide, and
@@ -37,6 +37,7 @@ from .config import Config
 from .errors import UsageError
 from .queues import find_queue_url
 from .resources import (
+    CONFIG_SET,
     FUNCTION,
     IDENTITY,
     MAPPING,
@@ -47,10 +48,10 @@ from .resources import (
     apply_error,
     built_arn,
     find_mappings,
-    identity_tags,
     if_exists,
     missing_tags,
     queue_arn_of,
+    sesv2_tags,
     tags_dict,
     tags_text,
     unqualified_function_arn,
@@ -133,6 +134,7 @@ class TeardownPlanner:
             self._mapping(function, main_url),
             function,
             self._role(),
+            *([self._configuration_set(config.ses.configuration_set)] if config.ses.configuration_set else []),
             *(self._identity(identity) for identity in reversed(config.ses.identities)),
             self._table(),
             main,
@@ -196,10 +198,18 @@ class TeardownPlanner:
         if found is None:
             return Deletion(IDENTITY, identity, ABSENT)
         arn = built_arn(self.aws, self.account, "ses", f"identity/{identity}")
-        verdict = self._verdict(IDENTITY, identity, identity_tags(self.aws, found, arn), {})
+        verdict = self._verdict(IDENTITY, identity, sesv2_tags(self.aws, found, arn), {})
         if verdict.action == DELETE and not self.include_identities:
             return Deletion(IDENTITY, identity, KEEP, {"reason": KEEP_IDENTITY})
         return verdict
+
+    def _configuration_set(self, name: str) -> Deletion:
+        sesv2 = self.aws.client("sesv2")
+        found = if_exists(CONFIG_SET, lambda: sesv2.get_configuration_set(ConfigurationSetName=name))
+        if found is None:
+            return Deletion(CONFIG_SET, name, ABSENT)
+        arn = built_arn(self.aws, self.account, "ses", f"configuration-set/{name}")
+        return self._verdict(CONFIG_SET, name, sesv2_tags(self.aws, found, arn), {})
 
     def _table(self) -> Deletion:
         name = self.config.idempotency.table
@@ -305,6 +315,8 @@ def _delete(aws: Any, item: Deletion) -> None:
         iam.delete_role(RoleName=item.name)
     elif item.resource == IDENTITY:
         aws.client("sesv2").delete_email_identity(EmailIdentity=item.name)
+    elif item.resource == CONFIG_SET:
+        aws.client("sesv2").delete_configuration_set(ConfigurationSetName=item.name)
     elif item.resource == TABLE:
         ddb = aws.client("dynamodb")
         ddb.delete_table(TableName=item.name)
