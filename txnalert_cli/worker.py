@@ -413,6 +413,7 @@ def handler_settings(config: Config) -> Any:
         fifo=config.queue.fifo,
         log_level=config.lambda_.log_level,
         service=config.lambda_.function_name,  # as the deployed function's POWERTOOLS_SERVICE_NAME
+        start_margin_ms=config.lambda_.start_margin_ms,
     )
 
 
