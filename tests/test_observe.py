@@ -123,7 +123,7 @@ def test_logs_filters_and_errors(endpoint: str, tmp_path: Path) -> None:
     url = sqs.get_queue_url(QueueName="smq")["QueueUrl"]
     sqs.send_message(QueueUrl=url, MessageBody="not json")
     sent = json.loads(invoke("send-test", "-c", config, "-n", "2", "--json").stdout)
-    assert invoke("worker", "-c", config, "--max-messages", "3").exit_code == 0
+    assert invoke("worker", "-c", config, "--max-messages", "3").exit_code == 1  # "not json" failed
     errors = [json.loads(x) for x in invoke("logs", "-c", config, "--level", "WARNING", "--json").stdout.splitlines()]
     assert errors and {e["level"] for e in errors} <= {"WARNING", "ERROR"}
     assert any(e["message"] == "invalid transaction" for e in errors)
