@@ -31,10 +31,21 @@ def test_only_queue_name_is_required_and_defaults_apply() -> None:
     assert c.aws.account_id is None
     assert c.ses.sender == "alerts@example.com" and c.ses.identities == ("alerts@example.com",)
     assert c.lambda_.timeout == 30 and c.lambda_.batch_size == 10
+    assert c.lambda_.start_margin_seconds is None and c.lambda_.start_margin_ms == 3000  # min(5 s, timeout / 10)
     assert c.idempotency.table == "txnalert-idempotency" and c.idempotency.ttl_hours == 24
     assert c.send_test.recipient == "success@simulator.amazonses.com"
     assert c.resource_tags == {"app": "txnalert", "managed-by": "txnalert"}
     assert c.warnings == ()
+
+
+def test_the_start_margin_defaults_to_the_smaller_of_5_s_and_a_tenth_of_the_timeout() -> None:
+    def margin(text: str) -> int:
+        return cfg.loads("queue: {name: q, visibility_timeout: 900}\n" + text, "t.yaml").lambda_.start_margin_ms
+
+    assert margin("lambda: {timeout: 2}\n") == 200 and margin("lambda: {timeout: 4}\n") == 400
+    assert margin("lambda: {timeout: 900}\n") == 5000
+    assert margin("lambda: {timeout: 30, start_margin_seconds: 1.5}\n") == 1500
+    assert margin("lambda: {timeout: 30, start_margin_seconds: 0}\n") == 0
 
 
 def test_fifo_names_get_the_suffix() -> None:
@@ -135,6 +146,18 @@ BROKEN = [
         ["t.yaml: tags.managed-by: is reserved; txnalert sets managed-by: txnalert itself"],
     ),
     ("queue: {name: q}\nlambda: 5\n", ["t.yaml: lambda: must be a mapping, got 5"]),
+    (
+        "queue: {name: q}\nlambda: {start_margin_seconds: soon}\n",
+        ['t.yaml: lambda.start_margin_seconds: must be null or a number of seconds >= 0, got "soon"'],
+    ),
+    (
+        "queue: {name: q}\nlambda: {start_margin_seconds: -1}\n",
+        ["t.yaml: lambda.start_margin_seconds: must be null or a number of seconds >= 0, got -1"],
+    ),
+    (
+        "queue: {name: q}\nlambda: {timeout: 3, start_margin_seconds: 3}\n",
+        ["t.yaml: lambda.start_margin_seconds: must be below lambda.timeout (3), got 3 (no record would ever start)"],
+    ),
     ("- a\n- b\n", ['t.yaml: must be a mapping with at least queue.name, got ["a", "b"]']),
     (
         "queue:\n  name: [unclosed\n",

@@ -313,6 +313,49 @@ def test_the_handler_runs_from_the_zip_alone(package: Any, tmp_path: Path) -> No
     assert {"boto3", "botocore", "jmespath"} <= RUNTIME_PROVIDED
 
 
+IMPORT_IN_LAMBDA = r"""
+import sys
+
+sys.path[:0] = [sys.argv[1]]
+import txnalert_handler.app as app  # Lambda's Init phase
+
+print("imported", app._handler is not None)
+"""
+
+
+def test_inside_lambda_the_settings_are_checked_at_import(package: Any, tmp_path: Path) -> None:
+    """A missing TXNALERT_SENDER fails Lambda's Init phase (the import), once, with a clear message."""
+    archive = tmp_path / "function.zip"
+    archive.write_bytes(package.data)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TXNALERT_", "POWERTOOLS_"))}
+    env.update(function_environment(cfg.loads("queue: {name: txq}\n", "t.yaml")))
+    env.update(AWS_DEFAULT_REGION="us-east-1", AWS_ENDPOINT_URL="http://127.0.0.1:9", AWS_LAMBDA_FUNCTION_NAME="fn")
+
+    def import_handler(environment: dict[str, str]) -> Any:
+        return subprocess.run(
+            [sys.executable, "-c", IMPORT_IN_LAMBDA, str(archive)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=environment,
+            cwd=str(tmp_path),
+        )
+
+    configured = import_handler(env)
+    assert configured.returncode == 0, configured.stderr
+    assert configured.stdout.strip() == "imported True"  # built in Init: no invocation pays for it
+    missing = import_handler({k: v for k, v in env.items() if k != "TXNALERT_SENDER"})
+    assert missing.returncode == 1 and missing.stdout == ""
+    message = "missing environment variable(s) TXNALERT_SENDER"
+    assert missing.stderr.count(message) == 1, missing.stderr
+    assert missing.stderr.strip().splitlines()[-1] == (
+        f"txnalert_handler.app.ConfigurationError: txnalert handler is not configured: {message}"
+    )
+    # Outside Lambda (no AWS_LAMBDA_FUNCTION_NAME), importing stays cheap and builds nothing.
+    outside = import_handler({k: v for k, v in env.items() if k not in ("TXNALERT_SENDER", "AWS_LAMBDA_FUNCTION_NAME")})
+    assert outside.returncode == 0 and outside.stdout.strip() == "imported False"
+
+
 def test_a_powertools_layer_leaves_powertools_out() -> None:
     layer = "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:7"
     config = cfg.loads(f"queue: {{name: txq}}\nlambda: {{powertools_layer: '{layer}'}}\n", "t.yaml")
@@ -483,6 +526,7 @@ def test_environment_is_what_the_worker_runs_with() -> None:
     assert from_env.idempotency_ttl_seconds == local.idempotency_ttl_seconds == 86400
     assert from_env.configuration_set == local.configuration_set == "cs1"
     assert from_env.fifo is True and from_env.log_level == "WARNING" and from_env.service == FUNCTION
+    assert from_env.start_margin_ms == local.start_margin_ms == 3000
 
 
 def test_policy_comparison_is_semantic() -> None:
@@ -610,6 +654,7 @@ def test_setup_from_nothing_builds_and_reads_back_the_whole_pipeline(
         "TXNALERT_FIFO": "false",
         "POWERTOOLS_LOG_LEVEL": "INFO",
         "POWERTOOLS_SERVICE_NAME": FUNCTION,
+        "TXNALERT_START_MARGIN_MS": "3000",
     }
     assert function["Tags"] == TAGS
 

@@ -572,6 +572,8 @@ def test_settings_from_env_all_values():
     base = {"TXNALERT_SENDER": SENDER, "TXNALERT_IDEMPOTENCY_TABLE": TABLE}
     assert Settings.from_env({**base, "TXNALERT_FIFO": "false"}).fifo is False
     assert Settings.from_env({**base, "POWERTOOLS_LOG_LEVEL": "WARNING", "LOG_LEVEL": "DEBUG"}).log_level == "WARNING"
+    assert Settings.from_env(base).start_margin_ms is None
+    assert Settings.from_env({**base, "TXNALERT_START_MARGIN_MS": "1500"}).start_margin_ms == 1500
 
 
 @pytest.mark.parametrize(
@@ -594,6 +596,14 @@ def test_settings_from_env_all_values():
         (
             {"TXNALERT_SENDER": SENDER, "TXNALERT_IDEMPOTENCY_TABLE": TABLE, "TXNALERT_IDEMPOTENCY_TTL_SECONDS": "0"},
             "idempotency_ttl_seconds must be a positive number of seconds",
+        ),
+        (
+            {"TXNALERT_SENDER": SENDER, "TXNALERT_IDEMPOTENCY_TABLE": TABLE, "TXNALERT_START_MARGIN_MS": "1.5"},
+            "TXNALERT_START_MARGIN_MS must be a whole number of milliseconds >= 0, got '1.5'",
+        ),
+        (
+            {"TXNALERT_SENDER": SENDER, "TXNALERT_IDEMPOTENCY_TABLE": TABLE, "TXNALERT_START_MARGIN_MS": "-5"},
+            "TXNALERT_START_MARGIN_MS must be a whole number of milliseconds >= 0, got '-5'",
         ),
     ],
 )
@@ -632,6 +642,50 @@ def test_idempotency_key_matches_powertools():
     # "<prefix>#md5(json.dumps(transaction_id))", as Powertools' BasePersistenceLayer computes it
     expected = hashlib.md5(b'"txn-0001"').hexdigest()  # noqa: S324
     assert idempotency_key("txn-0001") == f"txnalert.send_alert#{expected}"
+
+
+# --- the start margin: no record is started too close to the invocation's end ----------------------
+
+
+class RunningDown(LocalContext):
+    """A Lambda context whose remaining time the test sets (the rest as LocalContext)."""
+
+    remaining_ms = 60_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def test_a_record_is_not_started_with_less_than_the_margin_left(aws: Aws):
+    harness = Harness(aws, start_margin_ms=3000)
+    event = standard_event(("m1", body("txn-late")))
+    context = RunningDown()
+    context.remaining_ms = 1200
+    assert failures(harness.handler(event, context)) == ["m1"]
+    assert harness.handler.failures["m1"] == "not started: 1.2 s left of the invocation, below the 3.0 s margin"
+    # Neither SES nor the idempotency table was touched.
+    assert aws.sent() == [] and aws.all_records() == []
+    (line,) = [line for line in harness.lines() if line["message"] == "not started"]
+    assert (line["level"], line["remaining_ms"], line["margin_ms"]) == ("WARNING", 1200, 3000)
+    # Retried by SQS in a fresh invocation with time enough: sent, once.
+    assert failures(harness.handler(event, RunningDown())) == []
+    assert len(aws.sent()) == 1
+
+
+def test_the_default_margin_is_a_tenth_of_a_short_invocation(aws: Aws):
+    harness = Harness(aws)  # start_margin_ms None: min(5 s, a tenth of the invocation's time)
+    context = RunningDown()
+    context.remaining_ms = 2000  # a 2 s timeout, as in tests and demos: margin 0.2 s
+
+    def time_runs_out(**kwargs: Any) -> None:
+        context.remaining_ms = 150
+
+    harness.sesv2.meta.events.register("before-call.sesv2.SendEmail", time_runs_out)
+    event = standard_event(("m1", body("txn-first")), ("m2", body("txn-second")))
+    assert failures(harness.handler(event, context)) == ["m2"]
+    assert harness.handler.failures["m2"] == "not started: 0.1 s left of the invocation, below the 0.2 s margin"
+    assert len(aws.sent()) == 1 and aws.record_for("txn-second") is None
+    assert app.default_start_margin_ms(2000) == 200 and app.default_start_margin_ms(900_000) == 5000
 
 
 def test_local_context_counts_down():

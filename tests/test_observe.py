@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -123,7 +124,7 @@ def test_logs_filters_and_errors(endpoint: str, tmp_path: Path) -> None:
     url = sqs.get_queue_url(QueueName="smq")["QueueUrl"]
     sqs.send_message(QueueUrl=url, MessageBody="not json")
     sent = json.loads(invoke("send-test", "-c", config, "-n", "2", "--json").stdout)
-    assert invoke("worker", "-c", config, "--max-messages", "3").exit_code == 0
+    assert invoke("worker", "-c", config, "--max-messages", "3").exit_code == 1  # "not json" failed
     errors = [json.loads(x) for x in invoke("logs", "-c", config, "--level", "WARNING", "--json").stdout.splitlines()]
     assert errors and {e["level"] for e in errors} <= {"WARNING", "ERROR"}
     assert any(e["message"] == "invalid transaction" for e in errors)
@@ -173,3 +174,121 @@ def test_smoke_refuses_a_sender_no_identity_covers(endpoint: str, tmp_path: Path
     sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
     attrs = sqs.get_queue_attributes(QueueUrl=sqs.get_queue_url(QueueName="smq")["QueueUrl"], AttributeNames=["All"])
     assert attrs["Attributes"]["ApproximateNumberOfMessages"] == "0"  # nothing was sent
+
+
+# --- smoke names the handler's failure at once ----------------------------------------------------
+
+
+def _smoke_aws(config_path: str) -> tuple[Any, Any]:
+    from txnalert_cli.aws import Aws
+    from txnalert_cli.config import load
+
+    config = load(config_path)
+    return Aws.from_config(config), config
+
+
+def _fast_retries(tmp_path: Path, endpoint: str) -> tuple[Any, Any]:
+    """A pipeline whose failed records come back after 2 s."""
+    config_path = config_file(tmp_path, endpoint, visibility_timeout=2)
+    Path(config_path).write_text(Path(config_path).read_text() + "lambda: {timeout: 1}\n")
+    assert invoke("setup", "-c", config_path).exit_code == 0
+    return _smoke_aws(config_path)
+
+
+def _ses_error(code: str, status: int, message: str, times: int | None = None) -> Any:
+    """A before-call hook answering SendEmail with an SES error (`times` calls, or every call)."""
+    from botocore.awsrequest import AWSResponse
+
+    calls: list[int] = []
+
+    def hook(**kwargs: Any) -> Any:
+        if times is not None and len(calls) >= times:
+            return None
+        calls.append(1)
+        parsed = {
+            "Error": {"Code": code, "Message": message},
+            "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": {}},
+        }
+        return AWSResponse("https://email.us-east-1.amazonaws.com", status, {}, None), parsed
+
+    hook.calls = calls  # type: ignore[attr-defined]
+    return hook
+
+
+DENIED: list[int] = []
+
+
+def _deny_log_reads(**kwargs: Any) -> Any:
+    from botocore.awsrequest import AWSResponse
+
+    DENIED.append(1)
+
+    parsed = {
+        "Error": {"Code": "AccessDeniedException", "Message": "not allowed"},
+        "ResponseMetadata": {"HTTPStatusCode": 400, "HTTPHeaders": {}},
+    }
+    return AWSResponse("https://logs.us-east-1.amazonaws.com", 400, {}, None), parsed
+
+
+def test_smoke_fails_at_once_from_the_worker_even_when_the_logs_cannot_be_read(endpoint: str, tmp_path: Path) -> None:
+    from txnalert_cli.smoke import run_smoke
+
+    aws, config = _smoke_aws(setup(tmp_path, endpoint))
+    aws.client("sesv2").meta.events.register(
+        "before-call.sesv2.SendEmail", _ses_error("MessageRejected", 400, "Email address is not verified.")
+    )
+    aws.client("logs").meta.events.register("before-call.cloudwatch-logs.FilterLogEvents", _deny_log_reads)
+    DENIED.clear()
+    result = run_smoke(aws, config, timeout=30)
+    assert DENIED, "the logs were readable: the test proved nothing"
+    assert result.ok is False
+    assert result.reason == (
+        "the handler logged 'email rejected by SES': MessageRejected: Email address is not verified."
+    )
+    assert result.step("email accepted by SES").ok is False
+
+
+@pytest.mark.parametrize(
+    ("fast", "timeout", "expected"),
+    [
+        (  # visibility timeout 180 s: the retry cannot come within --timeout, so waiting is pointless
+            False,
+            30,
+            "the handler logged 'send failed, will retry': Throttling: Maximum sending rate exceeded.; SQS retries "
+            "it only after the queue's visibility timeout (180 s), beyond --timeout 30 s",
+        ),
+        (  # visibility timeout 2 s: smoke waits for the retries, and the timeout names the last failure
+            True,
+            3,
+            "no completed idempotency record after 3 s: the worker did not finish the transaction; the handler last "
+            "logged 'send failed, will retry': Throttling: Maximum sending rate exceeded.",
+        ),
+    ],
+)
+def test_smoke_names_a_retryable_failure(
+    endpoint: str, tmp_path: Path, fast: bool, timeout: int, expected: str
+) -> None:
+    from txnalert_cli.smoke import run_smoke
+
+    aws, config = _fast_retries(tmp_path, endpoint) if fast else _smoke_aws(setup(tmp_path, endpoint))
+    aws.client("sesv2").meta.events.register(
+        "before-call.sesv2.SendEmail", _ses_error("Throttling", 400, "Maximum sending rate exceeded.")
+    )
+    result = run_smoke(aws, config, timeout=timeout)
+    assert result.ok is False and result.reason == expected
+
+
+def test_smoke_waits_through_a_retryable_failure_it_can_outlast_and_says_so(endpoint: str, tmp_path: Path) -> None:
+    from txnalert_cli.smoke import run_smoke
+
+    aws, config = _fast_retries(tmp_path, endpoint)
+    throttle = _ses_error("Throttling", 400, "Maximum sending rate exceeded.", times=1)
+    aws.client("sesv2").meta.events.register("before-call.sesv2.SendEmail", throttle)
+    notes: list[str] = []
+    result = run_smoke(aws, config, timeout=30, notify=notes.append)
+    assert throttle.calls == [1]
+    assert result.ok is True and result.ses_message_id
+    assert notes == [
+        "the handler logged 'send failed, will retry': Throttling: Maximum sending rate exceeded.; "
+        "SQS retries it after the queue's visibility timeout (2 s)"
+    ]

@@ -24,7 +24,7 @@ from txnalert_cli.cli import app, options
 
 runner = CliRunner()
 MOTO_ACCOUNT = "123456789012"
-NOTHING = {"queues": {}, "tables": {}, "identities": {}, "roles": {}, "functions": {}}
+NOTHING = {"queues": {}, "tables": {}, "identities": {}, "configuration_sets": {}, "roles": {}, "functions": {}}
 NO_REGION = "error: no AWS region: set aws.region, --region or AWS_REGION\n"
 
 
@@ -389,6 +389,13 @@ def test_an_account_that_cannot_be_read_is_unknown_never_a_guess(
     monkeypatch.setattr(aws_module, "SESSION_HOOKS", [("before-send", deny)])
     config = write(tmp_path, {"aws": {"endpoint_url": endpoint}})
     assert run_json("create-queue", "-c", config, "--dry-run")["target"]["account"] == "unknown"
+    # Applied without a readable account, the queues still get their TLS-only policy (from the ARN SQS reports).
+    assert run_json("create-queue", "-c", config)["applied"] is True
+    sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
+    for name in ("txq", "txq-dlq"):
+        attrs = sqs.get_queue_attributes(QueueUrl=sqs.get_queue_url(QueueName=name)["QueueUrl"], AttributeNames=["All"])
+        policy = json.loads(attrs["Attributes"]["Policy"])
+        assert policy["Statement"][0]["Resource"] == attrs["Attributes"]["QueueArn"]
 
 
 # --- 4. confirmation against AWS ------------------------------------------------------------------

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
+import pty
+import re
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +28,7 @@ from txnalert_cli.config import parse
 from txnalert_cli.worker import LogSink, Worker, build_worker, lambda_record
 
 runner = CliRunner()
+REPO = Path(__file__).resolve().parents[1]
 
 
 def make_config(tmp_path: Path, endpoint: str, **sections: Any) -> str:
@@ -224,7 +232,7 @@ def test_a_handler_past_its_timeout_fails_the_batch(endpoint: str) -> None:
 def test_counts_do_not_depend_on_the_log_level(endpoint: str, tmp_path: Path) -> None:
     config = _setup(tmp_path, endpoint, **{"lambda": {"log_level": "ERROR"}})
     _send_raw(endpoint, "wq", [json.dumps(txn("txn-l1")), json.dumps(txn("txn-l2")), "nope"])
-    out = cli_json("worker", "-c", config, "--max-messages", "3")
+    out = cli_json("worker", "-c", config, "--max-messages", "3", code=1)  # exit 1: "nope" failed
     assert out["emails_sent"] == 2 and out["succeeded"] == 2 and out["failed"] == 1
 
 
@@ -286,10 +294,14 @@ def test_worker_end_to_end_valid_duplicate_malformed(endpoint: str, tmp_path: Pa
     bodies += [json.dumps(txn("txn-0")), json.dumps(txn("txn-1"))]  # producer retries: same transactions
     bodies += ["{broken", json.dumps(txn("txn-neg", amount="-1.00"))]
     _send_raw(endpoint, "wq", bodies)
-    out = cli_json("worker", "-c", config, "--until-empty", "--retry-delay", "0")
+    out = cli_json("worker", "-c", config, "--until-empty", "--retry-delay", "0", code=1)
     assert out["emails_sent"] == 6
     assert out["succeeded"] == 8  # 6 emails + 2 duplicates answered from the idempotency record
     assert out["failed"] == 2 * 5  # each malformed message: 5 receives, then SQS moves it to the DLQ
+    assert out["dead_lettered"] == 2 and out["still_failing"] == 2 and out["interrupted"] is False
+    by_reason = out["failures_by_reason"]
+    assert sorted(by_reason.values()) == [5, 5] and all(r.startswith("invalid transaction: ") for r in by_reason)
+    assert any("body: not valid JSON" in r for r in by_reason) and any("amount: " in r for r in by_reason)
     sent = emails(endpoint)
     assert len(sent) == 6
     ids = sorted(r["raw_data"].split("transaction ")[-1].split(".")[0] for r in sent)
@@ -325,9 +337,148 @@ def test_throttled_sends_are_retried_and_send_once(endpoint: str, tmp_path: Path
     stats = build_worker(aws, config, sink=sink, retry_delay=0, wait_seconds=0).run(until_empty=True)
     assert throttled == [1, 1]
     assert stats.emails_sent == 2 and stats.failed == 2
+    # Both failed once and then succeeded: nothing is left failing, nothing was dead-lettered.
+    assert stats.still_failing == 0 and stats.dead_lettered == 0
+    assert stats.failures_by_reason == {
+        "send failed, will retry: TooManyRequestsException: Maximum sending rate exceeded": 2
+    }
     assert len(emails(endpoint)) == 2
     assert [line["message"] for line in sink.lines].count("send failed, will retry") == 2
     assert depth(endpoint, "wq-dlq") == (0, 0)
+
+
+# --- a failing record: what the worker says, and its exit code ------------------------------------
+
+FAST_RETRIES = {"queue": {"visibility_timeout": 2, "dlq": {"max_receive_count": 2}}, "lambda": {"timeout": 1}}
+
+
+def test_a_failing_record_is_explained_and_exits_1(endpoint: str, tmp_path: Path) -> None:
+    config = _setup(tmp_path, endpoint, **FAST_RETRIES)
+    _send_raw(endpoint, "wq", [json.dumps(txn("txn-ok")), "{broken"])
+    result = cli("worker", "-c", config, "--until-empty", code=1)
+    out = result.stdout.splitlines()
+    assert out[0].startswith("received 3, succeeded 1, failed 2, emails sent 1 in ")
+    assert "failures by reason:" in out
+    assert "  2 × invalid transaction: body: not valid JSON (Expecting property name enclosed in double quotes: " in (
+        result.stdout
+    )
+    assert "dead-lettered: 1 record (received 2 of 2 times; SQS moved it to wq-dlq)" in out
+    # While the failed record was invisible, the worker said what it was waiting for, with real numbers.
+    assert re.search(
+        r"^waiting [12] s for 1 failed record to become visible again "
+        r"\(receive 2 of 2; --retry-delay 0 retries at once\)$",
+        result.stderr,
+        re.M,
+    ), result.stderr
+    assert re.search(r"^waiting [12] s for 1 failed record to come back and move to wq-dlq", result.stderr, re.M)
+    assert "in flight" not in result.stderr  # no live status line when stderr is not a terminal
+    assert depth(endpoint, "wq") == (0, 0) and depth(endpoint, "wq-dlq") == (1, 0)
+
+
+def test_a_record_on_its_last_receive_is_not_counted_dead_lettered_before_sqs_moved_it(
+    endpoint: str, tmp_path: Path
+) -> None:
+    config = _setup(tmp_path, endpoint, queue={"visibility_timeout": 30, "dlq": {"max_receive_count": 1}})
+    _send_raw(endpoint, "wq", ["{broken"])
+    out = cli_json("worker", "-c", config, "--max-messages", "1", code=1)
+    assert (out["received"], out["failed"], out["still_failing"], out["dead_lettered"]) == (1, 1, 1, 0)
+    # Still in flight on the main queue: SQS moves it at its next receive, after the visibility timeout.
+    assert depth(endpoint, "wq") == (0, 1) and depth(endpoint, "wq-dlq") == (0, 0)
+
+
+def test_exit_0_when_every_record_received_was_processed(endpoint: str, tmp_path: Path) -> None:
+    config = _setup(tmp_path, endpoint)
+    _send_raw(endpoint, "wq", [json.dumps(txn("txn-e1"))])
+    out = cli_json("worker", "-c", config, "--until-empty")
+    assert (out["failed"], out["still_failing"], out["dead_lettered"], out["failures_by_reason"]) == (0, 0, 0, {})
+    assert cli("worker", "-c", config, "--until-empty").stdout.startswith("received 0, succeeded 0, failed 0")
+
+
+def _worker_process(config: str, *args: str, stderr: Any = subprocess.PIPE) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "250"}  # a wide terminal: the live line is not cut
+    command = [sys.executable, "-m", "txnalert_cli", "worker", "-c", config, *args]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True)
+
+
+def _read_until(stream: Any, text: str) -> str:
+    seen = ""
+    for line in iter(stream.readline, ""):
+        seen += line
+        if text in line:
+            return seen
+    raise AssertionError(f"{text!r} never appeared in: {seen}")
+
+
+def test_an_idle_ctrl_c_stops_at_once_with_exit_130(endpoint: str, tmp_path: Path) -> None:
+    config = _setup(tmp_path, endpoint)  # receive_wait 20: long polls
+    proc = _worker_process(config)
+    _read_until(proc.stderr, "worker polling wq")
+    time.sleep(1)  # into its long poll
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=15)
+    assert proc.returncode == 130, stderr
+    assert stdout.startswith("received 0, succeeded 0, failed 0")
+    assert stderr.endswith("interrupted: stopped after the batch in hand\n"), stderr
+
+
+def test_ctrl_c_settles_the_batch_in_hand_and_a_second_one_quits(endpoint: str, tmp_path: Path) -> None:
+    config = _setup(tmp_path, endpoint, **{"lambda": {"batch_size": 2}})
+    client = sqs_client(endpoint)
+    url = client.get_queue_url(QueueName="wq")["QueueUrl"]
+    for start in range(0, 300, 10):
+        entries = [{"Id": str(i), "MessageBody": json.dumps(txn(f"txn-c{start + i}"))} for i in range(10)]
+        assert not client.send_message_batch(QueueUrl=url, Entries=entries).get("Failed")
+    proc = _worker_process(config, "--until-empty", "--verbose")
+    _read_until(proc.stderr, '"email sent"')
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=30)
+    if stdout.startswith("received 300,"):
+        pytest.skip("the worker finished before Ctrl-C arrived")
+    assert proc.returncode == 130, stderr
+    received = int(re.match(r"received (\d+), succeeded \1, failed 0, emails sent \1 ", stdout).group(1))  # type: ignore[union-attr]
+    assert 0 < received < 300
+    # The batch in hand was finished and settled: nothing this worker received is left in flight.
+    assert depth(endpoint, "wq") == (300 - received, 0)
+    assert len(emails(endpoint)) == received
+
+    proc = _worker_process(config, "--until-empty", "--verbose")
+    _read_until(proc.stderr, '"email sent"')
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+
+
+def test_a_live_status_line_on_a_terminal_only(endpoint: str, tmp_path: Path) -> None:
+    config = _setup(tmp_path, endpoint, **FAST_RETRIES)
+    _send_raw(endpoint, "wq", [json.dumps(txn("txn-t1")), "{broken"])
+    master, slave = pty.openpty()
+    proc = _worker_process(config, "--until-empty", stderr=slave)
+    os.close(slave)
+    chunks: list[bytes] = []
+
+    def drain_terminal() -> None:
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=drain_terminal, daemon=True)
+    reader.start()
+    stdout, _ = proc.communicate(timeout=30)
+    reader.join(timeout=5)
+    os.close(master)
+    terminal = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode(errors="replace"))
+    assert proc.returncode == 1, terminal
+    assert re.search(
+        r"received \d+ · succeeded \d+ · failed \d+ · emails \d+ · [\d.]+ emails/s · in flight \d+", terminal
+    )
+    assert "waiting" in terminal and "to become visible again" in terminal
+    assert "in flight" not in stdout and stdout.startswith("received 3, succeeded 1, failed 2")
 
 
 def test_fifo_worker(endpoint: str, tmp_path: Path) -> None:

@@ -114,6 +114,17 @@ class LambdaConfig:
     batch_window: int = 0
     powertools_layer: str | None = None
     log_level: str = "INFO"
+    start_margin_seconds: float | None = None  # None: min(5, timeout / 10); see start_margin_ms
+
+    @property
+    def start_margin_ms(self) -> int:
+        """A record is not started with less than this left of the invocation (the handler's guard against a
+        timeout between SES accepting an email and its idempotency record completing)."""
+        from .handler.app import default_start_margin_ms
+
+        if self.start_margin_seconds is None:
+            return default_start_margin_ms(self.timeout * 1000)
+        return round(self.start_margin_seconds * 1000)
 
 
 @dataclass(frozen=True)
@@ -304,6 +315,12 @@ def _max_concurrency(value: Any) -> str | None:
     )
 
 
+def _seconds_or_null(value: Any) -> str | None:
+    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1e6):
+        return None
+    return f"must be null or a number of seconds >= 0, got {show(value)}"
+
+
 def _layer_arn(value: Any) -> str | None:
     if value is None or (isinstance(value, str) and LAYER_ARN_RE.match(value)):
         return None
@@ -385,6 +402,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "batch_window": Key(_integer(0, BATCH_WINDOW_MAX), 0),
         "powertools_layer": Key(_layer_arn, None),
         "log_level": Key(_one_of(LOG_LEVELS, fold_case=True), "INFO"),
+        "start_margin_seconds": Key(_seconds_or_null, None),  # null: min(5, timeout / 10); checked below
     },
     "idempotency": {
         "table": Key(_string(TABLE_NAME_RE, "3-255 letters, digits, '_', '-' or '.'"), "txnalert-idempotency"),
@@ -634,6 +652,13 @@ def parse(raw: Any, source: str = "<config>") -> Config:
         if layer_problem:
             problems.append(f"{prefix}lambda.powertools_layer: {layer_problem}")
     vis, timeout = queue["visibility_timeout"], lam["timeout"]
+    margin = lam["start_margin_seconds"]
+    timeout_ok = valid_int(timeout) and 1 <= timeout <= 900
+    if margin is not None and _seconds_or_null(margin) is None and timeout_ok and margin >= timeout:
+        problems.append(
+            f"{prefix}lambda.start_margin_seconds: must be below lambda.timeout ({timeout}), got {show(margin)} "
+            "(no record would ever start)"
+        )
     if valid_int(vis) and valid_int(timeout) and 0 <= vis <= VISIBILITY_MAX and 1 <= timeout <= 900:
         if vis < timeout:
             problems.append(f"{prefix}queue.visibility_timeout: must be >= lambda.timeout ({timeout}), got {vis}")

@@ -283,6 +283,7 @@ def function_environment(config: Config) -> dict[str, str]:
         ENV_LOG_LEVEL,
         ENV_SENDER,
         ENV_SERVICE,
+        ENV_START_MARGIN_MS,
         ENV_SUBJECT,
     )
     from .worker import handler_settings
@@ -296,6 +297,7 @@ def function_environment(config: Config) -> dict[str, str]:
         ENV_FIFO: "true" if config.queue.fifo else "false",
         ENV_LOG_LEVEL: config.lambda_.log_level,
         ENV_SERVICE: config.lambda_.function_name,
+        ENV_START_MARGIN_MS: str(settings.start_margin_ms),
     }
     if settings.configuration_set:
         environment[ENV_CONFIGURATION_SET] = settings.configuration_set

@@ -582,6 +582,15 @@ class Planner:
             self._account = account_id(self.aws)
         return self._account
 
+    def readable_account(self) -> str | None:
+        """The account id, or None when the credentials may not read it (GetCallerIdentity denied)."""
+        try:
+            return self.account
+        except Exception as exc:
+            if error_code(exc) in ("AccessDenied", "AccessDeniedException"):
+                return None
+            raise
+
     def plan(self, specs: list[Any]) -> Plan:
         changes: list[Change] = []
         for spec in specs:
@@ -860,11 +869,15 @@ class Planner:
                     "deadLetterTargetArn": f"<arn of {spec.redrive_to}>",
                     "maxReceiveCount": spec.max_receive_count,
                 }
-            # Created with its policy: the queue's ARN is known from its name before it exists.
-            policy = queue_policy(built_arn(self.aws, self.account, "sqs", spec.name))
+            # Created with its policy: the queue's ARN is known from its name before it exists, when the
+            # credentials may read their account; else the plan names it and the executor sets the policy
+            # right after creating the queue, from the ARN SQS reports.
+            account = self.readable_account()
+            arn = built_arn(self.aws, account, "sqs", spec.name) if account else placeholder(spec.name)
+            policy = queue_policy(arn)
             details["Policy"] = policy
             details["Tags"] = dict(spec.tags)
-            return Change(QUEUE, spec.name, CREATE, details, spec, resolved={"policy": policy})
+            return Change(QUEUE, spec.name, CREATE, details, spec, resolved={"policy": policy if account else None})
 
         attrs = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
         current = {"url": url, "arn": attrs.get("QueueArn")}
@@ -1135,7 +1148,9 @@ class Executor:
     def _apply_queue(self, change: Change, queue_arns: dict[str, str]) -> None:
         spec: QueueSpec = change.spec
         attributes = dict(spec.attributes)
-        attributes["Policy"] = json.dumps(change.resolved["policy"])
+        policy = change.resolved["policy"]
+        if policy is not None:
+            attributes["Policy"] = json.dumps(policy)
         if spec.redrive_to:
             dlq_arn = queue_arns.get(spec.redrive_to)
             if dlq_arn is None:
@@ -1143,6 +1158,10 @@ class Executor:
             attributes["RedrivePolicy"] = json.dumps(_redrive_policy(dlq_arn, spec.max_receive_count or 5))
         if change.action == CREATE:
             url = self.sqs.create_queue(QueueName=spec.name, Attributes=attributes, tags=spec.tags)["QueueUrl"]
+            if policy is None:  # the account was not readable when planning: the ARN SQS reports now
+                policy = queue_policy(queue_arn_of(self.sqs, url))
+                self.sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+                change.details["Policy"] = policy
         else:
             url = change.current["url"]
             changed = {k: attributes[k] for k in change.details if k in attributes}

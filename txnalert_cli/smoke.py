@@ -2,9 +2,14 @@
 
 Sends one transaction with a fresh id, then watches until its idempotency record says COMPLETED (it
 carries the SES message id), or until the timeout. On the emulator, where no Lambda runs, the worker runs
-in-process for the duration. Fails when the message ends in the DLQ, the DLQ grows, or the handler logs a
-permanent failure for the transaction (with the logged reason). A sender that no identity covers (and the
-account does not hold verified) is a config error before anything is sent.
+in-process for the duration. Fails when the message ends in the DLQ, the DLQ grows, or the handler fails the
+transaction (as it logs it, or as the in-process worker reports it, whichever comes first), naming the reason:
+- a permanent failure (invalid transaction, rejected by SES) fails at once;
+- a retryable one (throttling, a record not started for lack of time, ...) fails at once when SQS's retry, one
+  visibility timeout after the receive, cannot come before the timeout: waiting could only end in a timeout.
+  Otherwise smoke says so and keeps waiting for the retry; a timeout then names the last failure.
+A sender that no identity covers (and the account does not hold verified) is a config error before anything
+is sent.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import random
 import threading
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +35,6 @@ SIMULATOR = {
     "ooto": "ooto@simulator.amazonses.com",
 }
 STEPS = ("sent", "received by the function", "email accepted by SES", "record completed")
-PERMANENT = ("invalid transaction", "email rejected by SES")
 
 
 @dataclass
@@ -180,7 +185,10 @@ def run_smoke(
     worker: bool | None = None,
     scenario: str = "success",
     poll_seconds: float = 0.5,
+    notify: Callable[[str], None] | None = None,
 ) -> SmokeResult:
+    """notify: called once with each retryable failure that smoke keeps waiting through."""
+    from .handler.app import PERMANENT_FAILURES
     from .handler.contract import message_attributes
     from .identities import sender_identity
     from .logs import LogGroupMissing, log_group, read_events
@@ -211,8 +219,12 @@ def run_smoke(
     extra = (
         {"MessageGroupId": txn.account_id, "MessageDeduplicationId": txn.transaction_id} if config.queue.fifo else {}
     )
-    sqs.send_message(QueueUrl=main.url, MessageBody=txn.to_body(), MessageAttributes=message_attributes(txn), **extra)
+    message_id = sqs.send_message(
+        QueueUrl=main.url, MessageBody=txn.to_body(), MessageAttributes=message_attributes(txn), **extra
+    )["MessageId"]
     result.reach("sent", time.monotonic() - started)
+    noted: set[str] = set()
+    last_failure = ""
     if thread is not None:
         thread.start()
     ddb = aws.client("dynamodb")
@@ -221,11 +233,30 @@ def run_smoke(
     try:
         while True:
             now = time.monotonic() - started
-            failure, last_reason = _scan_logs(
-                logs, group, since_ms, txn.transaction_id, result, now, read_events, LogGroupMissing
-            )
-            if failure:
-                result.fail(failure, now)
+            failures = _scan_logs(logs, group, since_ms, txn.transaction_id, result, now, read_events, LogGroupMissing)
+            reported = consumer.failure_reason(message_id) if consumer is not None else None
+            if reported:  # the in-process worker's word: no need to wait for the logs
+                failures.insert(0, reported)
+            verdict = None
+            for failure in failures:
+                result.reach("received by the function", now)  # a failure implies the function had it
+                said = _said(failure)
+                if failure.startswith(PERMANENT_FAILURES):
+                    verdict = said
+                    break
+                last_failure = failure
+                received_at = result.step("received by the function").at_s or 0.0
+                if received_at + main.visibility_timeout > timeout:
+                    verdict = (
+                        f"{said}; SQS retries it only after the queue's visibility timeout "
+                        f"({main.visibility_timeout} s), beyond --timeout {timeout:g} s"
+                    )
+                    break
+                if failure not in noted and notify is not None:
+                    notify(f"{said}; SQS retries it after the queue's visibility timeout ({main.visibility_timeout} s)")
+                noted.add(failure)
+            if verdict is not None:
+                result.fail(verdict, now)
                 break
             item = _record(ddb, config.idempotency.table, txn.transaction_id)
             if item is not None:
@@ -241,11 +272,12 @@ def run_smoke(
                     break
             depth = _dlq_depth(sqs, dlq.url)
             if depth > dlq_before:
-                why = f" (the handler logged: {last_reason})" if last_reason else ""
+                why = f" (the handler logged: {last_failure})" if last_failure else ""
                 result.fail(f"the DLQ grew from {dlq_before} to {depth} messages during the run{why}", now)
                 break
             if now >= timeout:
-                result.fail(_timeout_reason(timeout, run_worker, aws.is_local), now)
+                reason = _timeout_reason(timeout, run_worker, aws.is_local, last_failure)
+                result.fail(reason, now)
                 break
             time.sleep(poll_seconds)
     finally:
@@ -255,22 +287,28 @@ def run_smoke(
     return result
 
 
+def _said(failure: str, lead: str = "the handler logged") -> str:
+    """A handler failure ("<what it logged>: <detail>") as smoke reports it."""
+    message, _, detail = failure.partition(": ")
+    return f"{lead} {message!r}: {detail}" if detail else f"{lead} {message!r}"
+
+
 def _scan_logs(
     logs: Any, group: str, since_ms: int, txn: str, result: SmokeResult, now: float, read_events: Any, missing: Any
-) -> tuple[str, str]:
-    """(a permanent failure the handler logged for txn, the last warning or error it logged for txn)."""
+) -> list[str]:
+    """The failures the handler logged for txn, oldest first, each as "<message>: <reason>"."""
     try:
         events = list(read_events(logs, group, since_ms=since_ms, txn=txn))
     except missing:
-        return "", ""
+        return []
     except Exception as exc:
-        if error_code(exc) == "AccessDeniedException":  # smoke can still judge by the idempotency record
-            return "", ""
+        if error_code(exc) == "AccessDeniedException":  # smoke can still judge by the record and the worker
+            return []
         raise
     if events:  # the handler's first line for the transaction: when the function received it
         first = max(0.0, now - (time.time() * 1000 - events[0].timestamp) / 1000)
         result.reach("received by the function", min(first, now))
-    last = ""
+    failures = []
     for event in events:
         record = event.record or {}
         if record.get("message") == "email sent":  # SES accepted it: the handler's own moment
@@ -279,18 +317,19 @@ def _scan_logs(
             result.ses_message_id = result.ses_message_id or record.get("ses_message_id")
         if record.get("level") not in ("WARNING", "ERROR"):
             continue
-        reasons = record.get("reasons") or record.get("reason") or record.get("message")
-        text = "; ".join(reasons) if isinstance(reasons, list) else str(reasons)
-        last = f"{record.get('message')}: {text}"
-        if record.get("message") in PERMANENT:
-            return f"the handler logged {record.get('message')!r}: {text}", last
-    return "", last
+        reasons = record.get("reasons") or record.get("reason")
+        text = "; ".join(reasons) if isinstance(reasons, list) else str(reasons or "")
+        failures.append(f"{record.get('message')}: {text}" if text else str(record.get("message")))
+    return failures
 
 
-def _timeout_reason(timeout: float, ran_worker: bool, local: bool) -> str:
+def _timeout_reason(timeout: float, ran_worker: bool, local: bool, last_failure: str = "") -> str:
     base = f"no completed idempotency record after {timeout:g} s"
     if local and not ran_worker:
         return base + ": nothing consumes the queue on the emulator (run `txnalert worker` or drop --no-worker)"
+    if last_failure:
+        who = "the worker" if local else "the function"
+        return f"{base}: {who} did not finish the transaction; {_said(last_failure, 'the handler last logged')}"
     if local:
         return base + ": the worker did not finish the transaction (see `txnalert logs`)"
     return base + ": check the trigger is enabled and the function healthy (`txnalert doctor`, `txnalert logs`)"

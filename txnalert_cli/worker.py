@@ -16,6 +16,7 @@ import base64
 import contextlib
 import io
 import json
+import math
 import signal
 import sys
 import threading
@@ -29,8 +30,11 @@ from .config import Config
 from .errors import TxnalertError
 
 RECEIVE_MAX = 10  # SQS's per-call maximum
-# Long polls are capped so that Ctrl-C on an idle worker is answered within seconds.
+# One receive_batch() long-polls at most this long before the run loop looks again (until-empty: at the queue).
 MAX_POLL_SECONDS = 5
+# A long poll is made of receives of at most this many seconds: a stop (Ctrl-C) is answered within one. An idle
+# worker makes about one ReceiveMessage call a second (on AWS, about 2.6 million a month per worker).
+POLL_SLICE_SECONDS = 1
 
 
 class LogSink(io.TextIOBase):
@@ -151,20 +155,45 @@ class LambdaContext:
 
 
 @dataclass
+class FailedRecord:
+    """A record this worker saw fail, until it is received again."""
+
+    receive_count: int  # its ApproximateReceiveCount at the failed receive
+    visible_at: float  # time.monotonic() when SQS makes it visible again (an estimate on the late side)
+    reason: str
+
+
+@dataclass
 class WorkerStats:
     received: int = 0
     succeeded: int = 0
-    failed: int = 0
+    failed: int = 0  # failed receives (a record failing on 5 receives counts 5)
     emails_sent: int = 0
     batches: int = 0
     batch_errors: int = 0
     delete_failures: int = 0
     elapsed_s: float = 0.0
     errors: list[str] = field(default_factory=list)
+    failures_by_reason: dict[str, int] = field(default_factory=dict)  # failed receives per reason
+    still_failing: int = 0  # records whose last receive in this run failed (the dead-lettered included)
+    dead_lettered: int = 0  # of those: failed their last allowed receive, and SQS moved them (confirmed)
+    awaiting_dlq: int = 0  # failed their last allowed receive, but the move to the DLQ is not confirmed
+    interrupted: bool = False  # stopped by Ctrl-C
+    max_receive_count: int | None = None  # the queue's redrive policy
+    dead_letter_queue: str | None = None  # its DLQ's name
 
     @property
     def emails_per_second(self) -> float:
         return self.emails_sent / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def all_processed(self) -> bool:
+        """Every record received was processed in the end: none left failing, no batch or delete failed."""
+        return not (self.still_failing or self.batch_errors or self.delete_failures)
+
+    def count_failure(self, reason: str) -> None:
+        self.failed += 1
+        self.failures_by_reason[reason] = self.failures_by_reason.get(reason, 0) + 1
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -177,14 +206,27 @@ class WorkerStats:
             "delete_failures": self.delete_failures,
             "elapsed_s": round(self.elapsed_s, 3),
             "emails_per_second": round(self.emails_per_second, 2),
+            "failures_by_reason": dict(sorted(self.failures_by_reason.items(), key=lambda item: -item[1])),
+            "still_failing": self.still_failing,
+            "dead_lettered": self.dead_lettered,
+            "awaiting_dlq": self.awaiting_dlq,
+            "interrupted": self.interrupted,
+            "errors": self.errors,
         }
 
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
 
+def _records(count: int, what: str = "record") -> str:
+    return f"{count} {what}" if count == 1 else f"{count} {what}s"
+
+
 class Worker:
-    """Polls one queue and invokes a handler with Lambda's event shape and batch semantics."""
+    """Polls one queue and invokes a handler with Lambda's event shape and batch semantics.
+
+    While it runs, `status_line()` and `waiting_text()` describe it (for a live display, from any thread), and
+    `notify` (when set) is called with each new waiting message."""
 
     def __init__(
         self,
@@ -200,10 +242,12 @@ class Worker:
         wait_seconds: int = 20,
         retry_delay: int | None = None,
         sink: LogSink | None = None,
+        notify: Callable[[str], None] | None = None,
     ) -> None:
         self.sqs = sqs
         self.queue_url = queue_url
         self.queue_arn = queue_arn
+        self.queue_name = queue_url.rstrip("/").rsplit("/", 1)[-1]
         self.handler = handler
         self.region = region
         self.function_name = function_name
@@ -212,8 +256,26 @@ class Worker:
         self.wait_seconds = min(wait_seconds, MAX_POLL_SECONDS)
         self.retry_delay = retry_delay
         self.sink = sink
+        self.notify = notify
         self.account_id = queue_arn.split(":")[4] if queue_arn.count(":") >= 5 else "000000000000"
         self.stop_requested = threading.Event()
+        self.interrupted = False  # set by Ctrl-C (stop_requested alone may come from a caller)
+        # What the current run knows, read from other threads by status_line() and waiting_text().
+        self.stats = WorkerStats()
+        self.visibility_timeout = 30
+        self.max_receive_count: int | None = None
+        self.dlq_url: str | None = None
+        self._lock = threading.Lock()
+        self._failed: dict[str, FailedRecord] = {}
+        self._in_hand = 0
+        self._idle = False
+        self._last_empty_receive = 0.0  # time.monotonic() when the latest receive that returned nothing began
+        self._not_ours = 0  # messages on the queue, in flight or delayed, that this worker does not hold
+        self._started = time.monotonic()
+        self._dlq_before = 0
+        self._last_note: tuple[Any, ...] | None = None
+
+    # -- receiving --
 
     def receive_batch(self, limit: int, *, wait: int | None = None) -> list[dict[str, Any]]:
         """Up to `limit` messages: several receives of 10 while the queue keeps giving full ones. The first
@@ -222,23 +284,50 @@ class Worker:
         wait = self.wait_seconds if wait is None else wait
         while len(messages) < limit:
             want = min(RECEIVE_MAX, limit - len(messages))
-            response = self.sqs.receive_message(
-                QueueUrl=self.queue_url,
-                MaxNumberOfMessages=want,
-                WaitTimeSeconds=wait,
-                MessageSystemAttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            )
-            got = response.get("Messages", [])
+            got = self._receive(want, wait)
             messages.extend(got)
-            if len(got) < want:
+            if len(got) < want or self.stop_requested.is_set():
                 break
             wait = 0  # the rest of a large batch: take what is already there
         return messages
 
+    def _receive(self, want: int, wait: int) -> list[dict[str, Any]]:
+        """One receive of up to `want` messages. A long poll of `wait` seconds is made of receives of at most
+        POLL_SLICE_SECONDS, so that a stop request (Ctrl-C) is answered within one, never a whole long poll."""
+        deadline = time.monotonic() + wait
+        while True:
+            began = time.monotonic()
+            poll = max(0, min(POLL_SLICE_SECONDS, math.ceil(deadline - began)))
+            response = self.sqs.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=want,
+                WaitTimeSeconds=poll,
+                MessageSystemAttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
+            got: list[dict[str, Any]] = response.get("Messages", [])
+            if got:
+                return got
+            with self._lock:
+                self._idle = True
+                self._last_empty_receive = began
+            if poll == 0 or self.stop_requested.is_set() or time.monotonic() >= deadline:
+                return []
+
+    # -- one batch --
+
     def invoke(self, messages: list[dict[str, Any]], stats: WorkerStats) -> None:
         """Invoke the handler with one batch and settle it as Lambda does."""
+        received_at = time.monotonic()
         records = [lambda_record(m, self.queue_arn, self.region) for m in messages]
+        receive_counts = {
+            m["MessageId"]: int(m.get("Attributes", {}).get("ApproximateReceiveCount", 1) or 1) for m in messages
+        }
+        with self._lock:
+            self._idle = False
+            self._in_hand = len(records)
+            for message_id in receive_counts:
+                self._failed.pop(message_id, None)  # it is back
         context = LambdaContext(
             function_name=self.function_name,
             timeout_seconds=self.timeout_seconds,
@@ -251,27 +340,51 @@ class Worker:
         emails_before = getattr(self.handler, "emails_sent", 0)
         started = time.monotonic()
         try:
-            response = self.handler({"Records": records}, context)
-            if time.monotonic() - started > self.timeout_seconds:
-                # Lambda would have stopped the invocation: the whole batch fails and is retried (the
-                # idempotency record keeps the emails already sent from going out twice).
-                raise TimeoutError(f"Task timed out after {self.timeout_seconds:g} seconds")
-            failed_ids = self._failed_ids(response, by_id)
-        except Exception as exc:  # the whole batch fails, as in Lambda: nothing is deleted
-            self._ship_logs(stats)
+            try:
+                response = self.handler({"Records": records}, context)
+                if time.monotonic() - started > self.timeout_seconds:
+                    # Lambda would have stopped the invocation: the whole batch fails and is retried (the
+                    # idempotency record keeps the emails already sent from going out twice).
+                    raise TimeoutError(f"Task timed out after {self.timeout_seconds:g} seconds")
+                failed_ids = self._failed_ids(response, by_id)
+            except Exception as exc:  # the whole batch fails, as in Lambda: nothing is deleted
+                self._ship_logs(stats)
+                stats.emails_sent += getattr(self.handler, "emails_sent", 0) - emails_before
+                stats.batch_errors += 1
+                stats.errors.append(f"batch of {len(records)} failed: {type(exc).__name__}: {exc}")
+                reason = f"batch failed: {type(exc).__name__}: {exc}"
+                self._track_failures({mid: reason for mid in by_id}, receive_counts, received_at, stats)
+                self._retry_later(list(by_id.values()))
+                return
             stats.emails_sent += getattr(self.handler, "emails_sent", 0) - emails_before
-            stats.batch_errors += 1
-            stats.failed += len(records)
-            stats.errors.append(f"batch of {len(records)} failed: {type(exc).__name__}: {exc}")
-            self._retry_later(list(by_id.values()))
-            return
-        stats.emails_sent += getattr(self.handler, "emails_sent", 0) - emails_before
-        self._ship_logs(stats)
-        done = [handle for mid, handle in by_id.items() if mid not in failed_ids]
-        stats.failed += len(failed_ids)
-        stats.succeeded += len(done)
-        self._delete(done, stats)
-        self._retry_later([by_id[mid] for mid in failed_ids])
+            self._ship_logs(stats)
+            done = [handle for mid, handle in by_id.items() if mid not in failed_ids]
+            stats.succeeded += len(done)
+            reasons = {mid: self._handler_reason(mid) for mid in by_id if mid in failed_ids}
+            self._track_failures(reasons, receive_counts, received_at, stats)
+            self._delete(done, stats)
+            self._retry_later([by_id[mid] for mid in failed_ids])
+        finally:
+            with self._lock:
+                self._in_hand = 0
+
+    def _handler_reason(self, message_id: str) -> str:
+        failures = getattr(self.handler, "failures", None)
+        reason = failures.get(message_id) if isinstance(failures, Mapping) else None
+        return str(reason) if reason else "failed (the handler gave no reason)"
+
+    def _track_failures(
+        self, reasons: dict[str, str], receive_counts: dict[str, int], received_at: float, stats: WorkerStats
+    ) -> None:
+        """Remember each failed record until it comes back: when, at which receive, and why."""
+        if self.retry_delay is not None:
+            visible_at = time.monotonic() + self.retry_delay
+        else:  # the visibility timeout runs from the receive
+            visible_at = received_at + self.visibility_timeout
+        with self._lock:
+            for message_id, reason in reasons.items():
+                stats.count_failure(reason)
+                self._failed[message_id] = FailedRecord(receive_counts.get(message_id, 1), visible_at, reason)
 
     def _ship_logs(self, stats: WorkerStats) -> None:
         if self.sink is None:
@@ -328,20 +441,155 @@ class Worker:
             )
 
     def failure_reason(self, message_id: str) -> str | None:
-        """The handler's last failure reason for a message, when the handler keeps them."""
+        """Why a message last failed in this worker (its handler's reason, or the batch's), if it did."""
+        with self._lock:
+            record = self._failed.get(message_id)
+        if record is not None:
+            return record.reason
         failures = getattr(self.handler, "failures", None)
         return failures.get(message_id) if isinstance(failures, Mapping) else None
 
-    def queue_is_done(self) -> bool:
+    # -- the queue --
+
+    def _counts(self, url: str) -> tuple[int, int, int]:
+        """(visible, in flight, delayed) messages of a queue."""
         attrs = self.sqs.get_queue_attributes(
-            QueueUrl=self.queue_url,
+            QueueUrl=url,
             AttributeNames=[
                 "ApproximateNumberOfMessages",
                 "ApproximateNumberOfMessagesNotVisible",
                 "ApproximateNumberOfMessagesDelayed",
             ],
         )["Attributes"]
-        return all(int(value) == 0 for value in attrs.values())
+        return (
+            int(attrs.get("ApproximateNumberOfMessages", 0)),
+            int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)),
+            int(attrs.get("ApproximateNumberOfMessagesDelayed", 0)),
+        )
+
+    def queue_is_done(self) -> bool:
+        visible, in_flight, delayed = self._counts(self.queue_url)
+        now = time.monotonic()
+        with self._lock:
+            ours = sum(1 for record in self._failed.values() if record.visible_at > now)
+            self._not_ours = max(0, in_flight + delayed - ours)
+        return visible + in_flight + delayed == 0
+
+    def _read_queue(self, stats: WorkerStats) -> None:
+        """The queue's visibility timeout and redrive policy, and its DLQ's depth before the run."""
+        from .queues import find_queue_url
+
+        attrs = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url, AttributeNames=["VisibilityTimeout", "RedrivePolicy"]
+        )["Attributes"]
+        self.visibility_timeout = int(attrs.get("VisibilityTimeout", 30))
+        self.max_receive_count, self.dlq_url = None, None
+        try:
+            policy = json.loads(attrs.get("RedrivePolicy") or "{}")
+            self.max_receive_count = int(policy["maxReceiveCount"])
+            dlq_name = str(policy["deadLetterTargetArn"]).rsplit(":", 1)[-1]
+        except (ValueError, KeyError, TypeError):
+            return
+        stats.max_receive_count, stats.dead_letter_queue = self.max_receive_count, dlq_name
+        self.dlq_url = find_queue_url(self.sqs, dlq_name)
+        self._dlq_before = sum(self._counts(self.dlq_url)) if self.dlq_url else 0
+
+    def _settle_accounts(self, stats: WorkerStats) -> None:
+        """After the run: the records left failing, and of those, the ones SQS moved to the DLQ.
+
+        A record is counted dead-lettered only when it failed its last allowed receive (max_receive_count), it
+        is no longer on the queue (the queue is empty, or a receive that came back empty began after it became
+        visible again: SQS moves such a message instead of delivering it), and the DLQ grew by at least as many
+        messages during the run."""
+        with self._lock:
+            failed = list(self._failed.values())
+        stats.still_failing = len(failed)
+        mrc = self.max_receive_count
+        last = [record for record in failed if mrc is not None and record.receive_count >= mrc]
+        if not last:
+            return
+        on_queue = sum(self._counts(self.queue_url))
+        gone = last if on_queue == 0 else [r for r in last if r.visible_at <= self._last_empty_receive]
+        growth = sum(self._counts(self.dlq_url)) - self._dlq_before if self.dlq_url else 0
+        stats.dead_lettered = min(len(gone), max(0, growth))
+        stats.awaiting_dlq = len(last) - stats.dead_lettered
+        if len(gone) > stats.dead_lettered:
+            dlq = stats.dead_letter_queue or "the DLQ"
+            stats.errors.append(
+                f"{_records(len(gone))} failed their last receive ({mrc} of {mrc}) and left {self.queue_name}, but "
+                f"{dlq} grew by only {max(0, growth)}: {len(gone) - stats.dead_lettered} of them not counted as "
+                "dead-lettered"
+            )
+
+    # -- what it is doing, for people --
+
+    def in_flight(self) -> int:
+        """Records this worker holds: the batch in hand, and failed ones not yet visible again."""
+        now = time.monotonic()
+        with self._lock:
+            return self._in_hand + sum(1 for record in self._failed.values() if record.visible_at > now)
+
+    def waiting_text(self) -> str | None:
+        """What an idle worker is waiting for, with the real numbers; None when it is not waiting."""
+        text, _ = self._waiting()
+        return text
+
+    def _waiting(self) -> tuple[str | None, tuple[Any, ...] | None]:
+        now = time.monotonic()
+        with self._lock:
+            if not self._idle:
+                return None, None
+            waiting = [record for record in self._failed.values() if record.visible_at > now]
+            not_ours = self._not_ours
+        if waiting:
+            first = min(waiting, key=lambda record: record.visible_at)
+            seconds = max(1, math.ceil(first.visible_at - now))
+            what = _records(len(waiting), "failed record")
+            mrc = self.max_receive_count
+            key = (len(waiting), first.receive_count, first.visible_at)
+            if mrc is not None and first.receive_count >= mrc:
+                dlq = self.stats.dead_letter_queue or "the DLQ"
+                return (
+                    f"waiting {seconds} s for {what} to come back and move to {dlq} "
+                    f"(received {first.receive_count} of {mrc} times)",
+                    key,
+                )
+            of = f" of {mrc}" if mrc is not None else ""
+            hint = "; --retry-delay 0 retries at once" if self.retry_delay != 0 else ""
+            return (
+                f"waiting {seconds} s for {what} to become visible again (receive {first.receive_count + 1}{of}{hint})",
+                key,
+            )
+        if not_ours:
+            return (
+                f"waiting for {_records(not_ours, 'message')} in flight or delayed on {self.queue_name} "
+                "(not held by this worker)",
+                ("not ours", not_ours),
+            )
+        return None, None
+
+    def _note_waiting(self) -> None:
+        """Tell `notify` what the worker waits for, once per new wait."""
+        if self.notify is None:
+            return
+        text, key = self._waiting()
+        if text is not None and key != self._last_note:
+            self._last_note = key
+            self.notify(text)
+
+    def status_line(self) -> str:
+        """One line: received, succeeded, failed, emails, rate and in flight, and what an idle worker awaits."""
+        s = self.stats
+        elapsed = time.monotonic() - self._started
+        rate = s.emails_sent / elapsed if elapsed > 0 else 0.0
+        line = (
+            f"received {s.received} · succeeded {s.succeeded} · failed {s.failed} · emails {s.emails_sent} · "
+            f"{rate:.1f} emails/s · in flight {self.in_flight()}"
+        )
+        waiting = self.waiting_text()  # first: on a narrow terminal the line is cut at its end
+        return f"{waiting} · {line}" if waiting else line
+
+    # -- the loop --
 
     def run(
         self,
@@ -350,9 +598,15 @@ class Worker:
         max_messages: int | None = None,
         on_batch: Callable[[WorkerStats], None] | None = None,
     ) -> WorkerStats:
-        stats = WorkerStats()
+        stats = self.stats = WorkerStats()
+        with self._lock:
+            self._failed.clear()
+            self._idle, self._in_hand, self._not_ours = False, 0, 0
+        self._last_note = None
+        self._read_queue(stats)
         started = time.perf_counter()
-        with _graceful_interrupt(self.stop_requested):
+        self._started = time.monotonic()
+        with _graceful_interrupt(self):
             while not self.stop_requested.is_set():
                 limit = self.batch_size
                 if max_messages is not None:
@@ -367,6 +621,7 @@ class Worker:
                     if not messages:
                         if self.queue_is_done():
                             break
+                        self._note_waiting()
                         messages = self.receive_batch(limit)
                 else:
                     messages = self.receive_batch(limit)
@@ -374,12 +629,16 @@ class Worker:
                     self.invoke(messages, stats)
                     if on_batch is not None:
                         on_batch(stats)
-        stats.elapsed_s = time.perf_counter() - started
+                else:
+                    self._note_waiting()
+            stats.elapsed_s = time.perf_counter() - started
+            stats.interrupted = self.interrupted
+            self._settle_accounts(stats)
         return stats
 
 
 @contextlib.contextmanager
-def _graceful_interrupt(stop: threading.Event) -> Iterator[None]:
+def _graceful_interrupt(worker: Worker) -> Iterator[None]:
     """First Ctrl-C: finish the batch in hand, then stop. Second Ctrl-C: stop now."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -387,10 +646,11 @@ def _graceful_interrupt(stop: threading.Event) -> Iterator[None]:
     previous = signal.getsignal(signal.SIGINT)
 
     def handle(signum: int, frame: Any) -> None:
-        if stop.is_set():
+        if worker.stop_requested.is_set():
             signal.signal(signal.SIGINT, previous)
             raise KeyboardInterrupt
-        stop.set()
+        worker.interrupted = True
+        worker.stop_requested.set()
         sys.stderr.write("stopping after the batch in hand (Ctrl-C again to quit now)\n")
 
     signal.signal(signal.SIGINT, handle)
@@ -413,6 +673,7 @@ def handler_settings(config: Config) -> Any:
         fifo=config.queue.fifo,
         log_level=config.lambda_.log_level,
         service=config.lambda_.function_name,  # as the deployed function's POWERTOOLS_SERVICE_NAME
+        start_margin_ms=config.lambda_.start_margin_ms,
     )
 
 
@@ -424,6 +685,7 @@ def build_worker(
     retry_delay: int | None = None,
     wait_seconds: int | None = None,
     cloudwatch: bool | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> Worker:
     """A worker for the config's queue, running our handler with the config's settings and clients.
 
@@ -457,4 +719,5 @@ def build_worker(
         wait_seconds=config.queue.receive_wait if wait_seconds is None else wait_seconds,
         retry_delay=retry_delay,
         sink=sink,
+        notify=notify,
     )

@@ -30,6 +30,24 @@ def progress_bar(out: Output, total: int, label: str) -> Iterator[Callable[[int]
         yield lambda n: progress.advance(task, n)
 
 
+@contextmanager
+def live_line(out: Output, text: Callable[[], str]) -> Iterator[None]:
+    """One live status line on stderr, redrawn a few times a second from text(): only when stderr is a terminal
+    and not with --json; a no-op elsewhere. It disappears when done (the result goes to stdout)."""
+    if out.json_mode or not out.err.is_terminal:
+        yield
+        return
+    from rich.live import Live
+    from rich.text import Text
+
+    class Line:
+        def __rich__(self) -> Text:
+            return Text(text(), no_wrap=True, overflow="ellipsis")
+
+    with Live(Line(), console=out.err, refresh_per_second=4, transient=True):
+        yield
+
+
 def _render_send(out: Output, result: Any, queue: str) -> None:
     not_sent = f", not sent {result.not_sent}" if result.not_sent else ""
     out.line(

@@ -98,14 +98,23 @@ def register(app: typer.Typer) -> None:
         endpoint_url: EndpointOpt = None,
     ) -> None:
         """Send one transaction and wait until its email is accepted; exit 1 if not.
-        Example: txnalert smoke --timeout 60 --junit smoke.xml"""
+        Example: txnalert smoke --timeout 60 --junit smoke.xml
+
+        Fails at once, naming the reason, when the handler fails the transaction for good (invalid, rejected by
+        SES), or for a retryable reason when SQS's retry (one visibility timeout later) cannot come in time.
+        """
         from ..smoke import check_junit_path, run_smoke, write_junit
 
         ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json, sends=True)
         if junit:
             check_junit_path(junit)  # before anything is sent
         result = run_smoke(
-            ctx.aws(), ctx.config, timeout=timeout, scenario=scenario, worker=False if no_worker else None
+            ctx.aws(),
+            ctx.config,
+            timeout=timeout,
+            scenario=scenario,
+            worker=False if no_worker else None,
+            notify=None if json else ctx.out.info,
         )
         ctx.out.emit(result.as_dict(), lambda o: _render_smoke(o, result))
         if junit:

@@ -10,6 +10,8 @@ from ..errors import UsageError
 from ..output import Output
 from .options import ConfigOpt, Ctx, EndpointOpt, JsonOpt, ProfileOpt, RegionOpt, warn_config
 
+MAX_LISTED_REASONS = 10
+
 
 def _render_verify(out: Output, result: Any) -> None:
     out.table(
@@ -38,8 +40,41 @@ def _render_worker(out: Output, stats: Any) -> None:
         f"received {stats.received}, succeeded {stats.succeeded}, failed {stats.failed}, "
         f"emails sent {stats.emails_sent} in {stats.elapsed_s:.2f} s ({stats.emails_per_second:.1f} emails/s)"
     )
+    if stats.failures_by_reason:
+        out.line("failures by reason:")
+        ranked = sorted(stats.failures_by_reason.items(), key=lambda item: -item[1])
+        for reason, count in ranked[:MAX_LISTED_REASONS]:
+            out.line(f"  {count} × {reason}")
+        if len(ranked) > MAX_LISTED_REASONS:
+            out.line(f"  ... and {len(ranked) - MAX_LISTED_REASONS} more reasons")
+    mrc, dlq = stats.max_receive_count, stats.dead_letter_queue or "the DLQ"
+    if stats.dead_lettered:
+        out.line(
+            f"dead-lettered: {_count(stats.dead_lettered)} (received {mrc} of {mrc} times; "
+            f"SQS moved {_it(stats.dead_lettered)} to {dlq})"
+        )
+    if stats.awaiting_dlq:
+        n = stats.awaiting_dlq
+        out.line(
+            f"still failing: {_count(n)} after the last allowed receive ({mrc} of {mrc}), not yet moved: "
+            f"SQS moves {_it(n)} to {dlq} once visible again"
+        )
+    retrying = stats.still_failing - stats.dead_lettered - stats.awaiting_dlq
+    if retrying:
+        out.line(
+            f"still failing: {_count(retrying)} on the queue: SQS delivers {_it(retrying)} again after the "
+            "visibility timeout"
+        )
     for error in stats.errors[:10]:
         out.error(error)
+
+
+def _count(records: int) -> str:
+    return f"{records} record" if records == 1 else f"{records} records"
+
+
+def _it(records: int) -> str:
+    return "it" if records == 1 else "them"
 
 
 def _render_outbox(out: Output, emails: list[Any]) -> None:
@@ -130,21 +165,37 @@ def register(app: typer.Typer) -> None:
         profile: ProfileOpt = None,
         endpoint_url: EndpointOpt = None,
     ) -> None:
-        """Consume the queue with the handler, as Lambda's SQS trigger would. Example: txnalert worker --until-empty"""
+        """Consume the queue with the handler, as Lambda's SQS trigger would. Example: txnalert worker --until-empty
+
+        On a terminal, one live status line shows what it does and what it waits for. Exit status 0 when every
+        record received was processed, 1 when a record was left failing (dead-lettered or to be retried) or a
+        batch or delete failed, 130 after Ctrl-C (the first finishes the batch in hand, a second quits now).
+        """
         import sys
 
         from ..worker import LogSink, build_worker
+        from .messages import live_line
 
         ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json, sends=True)
         echo = (lambda line: sys.stderr.write(line + "\n")) if verbose else None
+        live = not json and ctx.out.err.is_terminal
         w = build_worker(
-            ctx.aws(), ctx.config, sink=LogSink(echo), retry_delay=retry_delay, wait_seconds=2 if until_empty else None
+            ctx.aws(),
+            ctx.config,
+            sink=LogSink(echo),
+            retry_delay=retry_delay,
+            wait_seconds=2 if until_empty else None,
+            notify=None if json or live else ctx.out.info,
         )
         if not json:
             ctx.out.info(f"worker polling {ctx.config.queue.name} (Ctrl-C finishes the batch in hand and stops)")
-        stats = w.run(until_empty=until_empty, max_messages=max_messages)
+        with live_line(ctx.out, w.status_line):
+            stats = w.run(until_empty=until_empty, max_messages=max_messages)
         ctx.out.emit(stats.as_dict(), lambda o: _render_worker(o, stats))
-        if stats.batch_errors:
+        if stats.interrupted:
+            sys.stderr.write("interrupted: stopped after the batch in hand\n")
+            raise typer.Exit(130)
+        if not stats.all_processed:
             raise typer.Exit(1)
 
     @app.command()

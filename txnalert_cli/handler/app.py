@@ -1,7 +1,9 @@
 """The Lambda entry point: an SQS batch of transactions -> one alert email per transaction through SES.
 
-- `lambda_handler(event, context)`: what Lambda calls. Built on first invocation from environment variables
-  (`Settings.from_env`); the clients are boto3's defaults (region/endpoint from the environment).
+- `lambda_handler(event, context)`: what Lambda calls. Inside Lambda (AWS_LAMBDA_FUNCTION_NAME set) it is built
+  when this module is imported, in the Init phase, from environment variables (`Settings.from_env`): a missing
+  or invalid setting fails Init once with a ConfigurationError. Elsewhere it is built on first invocation.
+  The clients are boto3's defaults (region/endpoint from the environment).
 - `AlertHandler(settings, *, sesv2_client=..., dynamodb_client=..., log_stream=...)`: the same handler with
   injected clients and log stream, used in-process by the local worker and the tests.
 
@@ -10,7 +12,13 @@ idempotency store), then, once per `transaction_id` (Powertools idempotency on D
 the email. Failed records are reported in `batchItemFailures` (Powertools batch utility) so SQS retries
 only them; on a FIFO queue a failure also holds back the later messages of its message group.
 
-Importing this module is cheap: boto3 and aws_lambda_powertools are imported when a handler is built.
+A record is not started when less than the start margin of the invocation's time is left (from the Lambda
+context): it is reported failed and retried later. A function killed after SES accepted an email but before
+its idempotency record is COMPLETED sends that email again on the retry (SES takes no idempotency key); the
+margin keeps an invocation timeout out of that window (other crashes remain possible).
+
+Outside Lambda, importing this module is cheap: boto3 and aws_lambda_powertools are imported when a handler
+is built.
 Imports: standard library, boto3/botocore and aws_lambda_powertools only, and relative imports.
 """
 
@@ -53,6 +61,8 @@ ENV_FIFO = "TXNALERT_FIFO"
 ENV_LOG_LEVEL = "POWERTOOLS_LOG_LEVEL"
 ENV_LOG_LEVEL_FALLBACK = "LOG_LEVEL"
 ENV_SERVICE = "POWERTOOLS_SERVICE_NAME"
+ENV_START_MARGIN_MS = "TXNALERT_START_MARGIN_MS"
+ENV_LAMBDA_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"  # set by the Lambda runtime: we are inside Lambda
 
 DEFAULT_SUBJECT = "Transaction Alert"
 DEFAULT_IDEMPOTENCY_TTL_SECONDS = 86400
@@ -61,6 +71,20 @@ DEFAULT_SERVICE = "txnalert"
 FAILURES_KEPT = 10_000  # AlertHandler.failures: the last failure reason of this many message ids
 # Invocation deadline assumed when the handler is called without a Lambda context (e.g. context=None).
 DEFAULT_LOCAL_TIMEOUT_SECONDS = 300.0
+# The default start margin: the smaller of 5 s and a tenth of the invocation's time (lambda.timeout).
+START_MARGIN_MAX_MS = 5000
+START_MARGIN_FRACTION = 10
+
+# --- what the handler logs (and keeps in `failures`, as "<message>: <detail>") when a record fails ------
+MSG_INVALID = "invalid transaction"
+MSG_REJECTED = "email rejected by SES"
+MSG_SEND_RETRY = "send failed, will retry"
+MSG_IN_PROGRESS = "transaction already in progress elsewhere, will retry"
+MSG_STORE_FAILED = "idempotency store failed, will retry"
+MSG_SKIPPED = "skipped, an earlier message of its group failed; will retry"
+MSG_NOT_STARTED = "not started"
+# Failures that a retry cannot fix; every other failure is retried by SQS and may succeed.
+PERMANENT_FAILURES = (MSG_INVALID, MSG_REJECTED)
 
 # --- the idempotency table (Powertools DynamoDBPersistenceLayer defaults, passed explicitly) ----------
 # The table has a simple primary key: partition key IDEMPOTENCY_KEY_ATTR (type S), no sort key.
@@ -106,6 +130,10 @@ class ConfigurationError(ValueError):
     """The handler's settings are missing or invalid."""
 
 
+class NotStarted(Exception):
+    """Too little of the invocation's time is left to start a record: it is reported failed and retried."""
+
+
 class SendFailure(Exception):
     """SES did not accept the email. `retryable`: throttling/5xx/connection trouble rather than a rejection.
 
@@ -131,6 +159,9 @@ class Settings:
     fifo: bool | None = None  # None: detect per batch from the records' eventSourceARN (".fifo")
     log_level: str = DEFAULT_LOG_LEVEL
     service: str = DEFAULT_SERVICE
+    # A record is not started with less than this left of the invocation; None: default_start_margin_ms()
+    # of the invocation's time at its start.
+    start_margin_ms: int | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -140,6 +171,8 @@ class Settings:
             problems.append("idempotency_table is empty")
         if self.idempotency_ttl_seconds <= 0:
             problems.append("idempotency_ttl_seconds must be a positive number of seconds")
+        if self.start_margin_ms is not None and self.start_margin_ms < 0:
+            problems.append("start_margin_ms must be a whole number of milliseconds >= 0")
         if problems:
             raise ConfigurationError("invalid txnalert handler settings: " + "; ".join(problems))
 
@@ -175,6 +208,14 @@ class Settings:
                 fifo = False
             else:
                 raise ConfigurationError(f'{ENV_FIFO} must be "true" or "false", got {fifo_text!r}')
+        margin_text = get(ENV_START_MARGIN_MS)
+        margin: int | None = None
+        if margin_text is not None:
+            if not margin_text.isdigit():
+                raise ConfigurationError(
+                    f"{ENV_START_MARGIN_MS} must be a whole number of milliseconds >= 0, got {margin_text!r}"
+                )
+            margin = int(margin_text)
         sender = get(ENV_SENDER)
         table = get(ENV_IDEMPOTENCY_TABLE)
         assert sender is not None and table is not None
@@ -187,7 +228,14 @@ class Settings:
             fifo=fifo,
             log_level=(get(ENV_LOG_LEVEL) or get(ENV_LOG_LEVEL_FALLBACK) or DEFAULT_LOG_LEVEL).upper(),
             service=get(ENV_SERVICE) or DEFAULT_SERVICE,
+            start_margin_ms=margin,
         )
+
+
+def default_start_margin_ms(timeout_ms: int) -> int:
+    """The start margin when none is configured: the smaller of 5 s and a tenth of the invocation's time, so
+    that short timeouts (2-4 s in tests and demos) still process records."""
+    return min(START_MARGIN_MAX_MS, max(0, timeout_ms) // START_MARGIN_FRACTION)
 
 
 @dataclass
@@ -372,6 +420,8 @@ class AlertHandler:
             key_prefix=IDEMPOTENCY_KEY_PREFIX,
         )
         self._seen: set[str] = set()
+        self._context: Any = None
+        self._margin_ms = 0
         # What this handler did, for an in-process caller (the local worker) that must not depend on the
         # log level: emails actually sent, and the last failure reason per SQS message id (bounded).
         self.emails_sent = 0
@@ -408,6 +458,9 @@ class AlertHandler:
             # transaction if this process dies mid-send.
             context = LocalContext(timeout_seconds=DEFAULT_LOCAL_TIMEOUT_SECONDS)
         self.idempotency_config.register_lambda_context(context)
+        self._context = context
+        margin = self.settings.start_margin_ms
+        self._margin_ms = default_start_margin_ms(context.get_remaining_time_in_millis()) if margin is None else margin
         request_id = getattr(context, "aws_request_id", None)
         if isinstance(request_id, str):
             self.logger.append_keys(function_request_id=request_id)
@@ -421,11 +474,8 @@ class AlertHandler:
         failures = [{"itemIdentifier": str(item["itemIdentifier"])} for item in response["batchItemFailures"]]
         for failure in failures:
             if failure["itemIdentifier"] not in self._seen:
-                self._failed(failure["itemIdentifier"], "skipped: an earlier message of its group failed")
-                self.logger.warning(
-                    "skipped, an earlier message of its group failed; will retry",
-                    extra={"message_id": failure["itemIdentifier"]},
-                )
+                self._failed(failure["itemIdentifier"], MSG_SKIPPED)
+                self.logger.warning(MSG_SKIPPED, extra={"message_id": failure["itemIdentifier"]})
         self.logger.info(
             "batch processed",
             extra={"records": len(records), "failed": len(failures), "fifo": fifo},
@@ -446,13 +496,14 @@ class AlertHandler:
         self._seen.add(message_id)
         receive_count = record.get("attributes", {}).get("ApproximateReceiveCount")
         self.logger.set_correlation_id(None)
+        self._check_time_left(message_id, receive_count)
         try:
             txn = parse_body(record.body)
         except InvalidTransaction as exc:
-            self._failed(message_id, "; ".join(exc.reasons))
+            self._failed(message_id, f"{MSG_INVALID}: " + "; ".join(exc.reasons))
             self.logger.set_correlation_id(exc.transaction_id)
             self.logger.warning(
-                "invalid transaction",
+                MSG_INVALID,
                 extra={"message_id": message_id, "reasons": exc.reasons, "receive_count": receive_count},
             )
             raise
@@ -469,20 +520,21 @@ class AlertHandler:
             result = self._send_once(transaction=txn)
         except SendFailure as exc:
             fields.update(error_code=exc.code, reason=self._scrub(str(exc), txn))
-            self._failed(message_id, f"{exc.code}: {fields['reason']}")
+            message = MSG_SEND_RETRY if exc.retryable else MSG_REJECTED
+            self._failed(message_id, f"{message}: {fields['reason']}")
             if exc.retryable:
-                self.logger.warning("send failed, will retry", extra=fields)
+                self.logger.warning(message, extra=fields)
             else:
-                self.logger.error("email rejected by SES", extra=fields)
+                self.logger.error(message, extra=fields)
             raise
         except IdempotencyAlreadyInProgressError:
-            self._failed(message_id, "transaction already in progress elsewhere")
-            self.logger.warning("transaction already in progress elsewhere, will retry", extra=fields)
+            self._failed(message_id, MSG_IN_PROGRESS)
+            self.logger.warning(MSG_IN_PROGRESS, extra=fields)
             raise
         except IdempotencyPersistenceLayerError as exc:
             fields.update(reason=self._scrub(str(exc), txn))
-            self._failed(message_id, f"idempotency store failed: {fields['reason']}")
-            self.logger.error("idempotency store failed, will retry", extra=fields)
+            self._failed(message_id, f"{MSG_STORE_FAILED}: {fields['reason']}")
+            self.logger.error(MSG_STORE_FAILED, extra=fields)
             raise
 
         result = dict(result or {})
@@ -493,6 +545,26 @@ class AlertHandler:
         else:
             self.logger.info("email sent", extra=fields)
         return result
+
+    def _check_time_left(self, message_id: str, receive_count: Any) -> None:
+        """Do not start a record with less than the start margin left: a timeout after SES accepted its email
+        and before the idempotency record is COMPLETED would send that email again on the retry."""
+        left_ms = self._context.get_remaining_time_in_millis()
+        if left_ms >= self._margin_ms:
+            return
+        detail = f"{left_ms / 1000:.1f} s left of the invocation, below the {self._margin_ms / 1000:.1f} s margin"
+        self._failed(message_id, f"{MSG_NOT_STARTED}: {detail}")
+        self.logger.warning(
+            MSG_NOT_STARTED,
+            extra={
+                "message_id": message_id,
+                "reason": detail,
+                "remaining_ms": left_ms,
+                "margin_ms": self._margin_ms,
+                "receive_count": receive_count,
+            },
+        )
+        raise NotStarted(detail)
 
     def _failed(self, message_id: str, reason: str) -> None:
         self.failures[message_id] = reason
@@ -544,3 +616,9 @@ def get_handler() -> AlertHandler:
 def lambda_handler(event: Mapping[str, Any], context: Any) -> dict[str, list[dict[str, str]]]:
     """The Lambda function's handler (`<package>.app.lambda_handler`, wherever the zip puts the package)."""
     return get_handler()(event, context)
+
+
+if os.environ.get(ENV_LAMBDA_FUNCTION_NAME):
+    # Inside Lambda, this import is the Init phase: the settings are validated (and the clients built) here, so
+    # a missing TXNALERT_SENDER fails Init once with its ConfigurationError instead of every invocation.
+    get_handler()
