@@ -1159,6 +1159,8 @@ class Executor:
         if change.action == CREATE:
             url = self.sqs.create_queue(QueueName=spec.name, Attributes=attributes, tags=spec.tags)["QueueUrl"]
             if policy is None:  # the account was not readable when planning: the ARN SQS reports now
+                from .deploy import queue_policy
+
                 policy = queue_policy(queue_arn_of(self.sqs, url))
                 self.sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
                 change.details["Policy"] = policy
