@@ -171,8 +171,11 @@ class Inspection:
         }
 
 
-def inspect(aws: Any, config: Config, *, peek_count: int = 0, dlq: bool = False) -> Inspection:
-    """Stats of the main queue and its DLQ, and optionally a peek at one of them."""
+def inspect(aws: Any, config: Config, *, peek_count: int = 0, dlq: bool = False, show_pii: bool = False) -> Inspection:
+    """Stats of the main queue and its DLQ, and optionally a peek at one of them.
+
+    Peeked bodies are masked (`contract.redact_value`: email and account fields, any address, any run of 6 or
+    more digits) unless `show_pii`."""
     sqs = aws.client("sqs")
     where = aws.describe_endpoint()
     main = queue_stats(sqs, MAIN, config.queue.name, where=where)
@@ -181,6 +184,11 @@ def inspect(aws: Any, config: Config, *, peek_count: int = 0, dlq: bool = False)
     if peek_count > 0:
         target = dead if dlq else main
         messages = peek(sqs, target.url, peek_count, visible=target.visible)
+        if not show_pii:
+            from .handler.contract import redact_value
+
+            for message in messages:
+                message.body = redact_value(message.body)
     return Inspection(
         queues=[main, dead], messages=messages, peeked_role=(DLQ if dlq else MAIN) if peek_count else None
     )
