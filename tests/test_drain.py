@@ -146,6 +146,10 @@ def test_drain_archives_every_message_then_empties_the_queue(endpoint: str, tmp_
         "delete_failed": [],
         "stopped": None,
         "elapsed_s": result["elapsed_s"],
+        "left": 0,
+        "in_flight": 0,
+        "verified": True,
+        "mismatch": [],
     }
     lines = archive_lines(archive)
     assert len(lines) == 25
@@ -176,6 +180,7 @@ def test_drain_human_output_and_default_archive_name(
     assert re.fullmatch(r"drained 12 messages from txq in \d+\.\d\d s \(\d+ msgs/s\)", out[0]), out
     match = re.fullmatch(r"archive: (drained-txq-\d{8}T\d{6}Z\.jsonl)", out[1])
     assert match, out
+    assert out[2] == "0 left, 0 in flight on txq"
     assert after_target(result.stderr) == f"archiving to {match.group(1)}\n"
     assert len(archive_lines(tmp_path / match.group(1))) == 12
 
@@ -408,6 +413,113 @@ def test_delete_failures_are_reported_and_stay_on_the_queue(endpoint: str, tmp_p
     assert len(consumed.delete_failed) == 1 and consumed.delete_failed[0].endswith(": InternalError: try again")
     assert len(archive_lines(tmp_path / "a.jsonl")) == 10
     assert counts(endpoint, "txq") == (0, 1)  # in flight until its visibility timeout ends, not lost
+
+
+def hook_every_session(monkeypatch: pytest.MonkeyPatch, register: Any) -> None:
+    """Register botocore event hooks on every client the CLI builds (via its botocore sessions)."""
+    from txnalert_cli import aws as aws_module
+
+    original = aws_module._botocore_session
+
+    def session() -> Any:
+        core = original()
+        register(core)
+        return core
+
+    monkeypatch.setattr(aws_module, "_botocore_session", session)
+
+
+def lose_deletes(core: Any, count: int = 1) -> None:
+    """DeleteMessageBatch answers Successful for every entry of its first `count` calls but deletes nothing:
+    what moto's SQS did under concurrent deletes (issue 10 item 10)."""
+    from botocore.awsrequest import AWSResponse
+
+    calls = [0]
+
+    def keep_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["api_params"] = params
+
+    def lose(context: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        calls[0] += 1
+        if calls[0] > count:
+            return None
+        entries = context["api_params"]["Entries"]
+        return AWSResponse("", 200, {}, None), {"Successful": [{"Id": e["Id"]} for e in entries], "Failed": []}
+
+    core.register("before-parameter-build.sqs.DeleteMessageBatch", keep_params)
+    core.register("before-call.sqs.DeleteMessageBatch", lose)
+
+
+def test_drain_rereads_the_counts_and_exits_1_when_deleted_messages_are_still_in_flight(
+    endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = create_queues(tmp_path, endpoint)
+    seed(endpoint, "txq", 25)
+    hook_every_session(monkeypatch, lose_deletes)
+    result = invoke("drain", "-c", config, "--to", str(tmp_path / "a.jsonl"), "--threads", "1")
+    assert result.exit_code == 1, result.output
+    assert result.stdout.splitlines()[0].startswith("drained 25 messages from txq")  # what SQS answered
+    assert result.stdout.splitlines()[2] == (
+        "0 left, 10 still in flight on txq (they come back after the visibility timeout): run drain again"
+    )
+    assert result.stderr.splitlines()[-1] == (
+        "error: the counts do not add up: 10 messages are in flight on txq that this drain did not leave in "
+        "flight: it may not have deleted them, though SQS said it had (they come back after the visibility timeout)"
+    )
+    data = invoke_json("drain", "-c", config, "--to", str(tmp_path / "b.jsonl"), code=0)
+    assert (data["drained"], data["left"], data["in_flight"], data["verified"]) == (0, 0, 10, True)
+
+
+def test_a_consumer_already_at_work_makes_the_drain_check_unconfirmed(
+    endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Messages in flight before the drain started are someone else's (the function, a worker): messages
+    in flight afterwards may be theirs, so the check cannot tell, and says so instead of failing."""
+    config = create_queues(tmp_path, endpoint)
+    seed(endpoint, "txq", 15)
+    client(endpoint).receive_message(QueueUrl=url_of(endpoint, "txq"), MaxNumberOfMessages=1, VisibilityTimeout=60)
+    hook_every_session(monkeypatch, lose_deletes)
+    result = invoke("drain", "-c", config, "--to", str(tmp_path / "a.jsonl"), "--threads", "1", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["drained"], data["in_flight"], data["verified"]) == (14, 11, None)
+    assert data["mismatch"][0].startswith("could not confirm the deletes: 10 messages are in flight on txq")
+    assert "warning: could not confirm the deletes" in result.stderr
+
+
+def test_the_check_rereads_until_the_counts_settle(endpoint: str, tmp_path: Path) -> None:
+    """On AWS the counts are eventually consistent: a check that does not add up is read again after each
+    pause, and passes as soon as it adds up."""
+    from txnalert_cli.queues import SETTLE_DELAYS, check_move, queue_stats, settle_delays
+
+    create_queues(tmp_path, endpoint)
+    seed(endpoint, "txq", 3)
+    sqs = client(endpoint)
+    before = queue_stats(sqs, "main", "txq")
+    url = url_of(endpoint, "txq")
+    stuck = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=3, VisibilityTimeout=60)["Messages"]
+    pauses: list[float] = []
+
+    def sleep(seconds: float) -> None:  # the "late" deletes land while the check waits
+        pauses.append(seconds)
+        if len(pauses) == 2:
+            sqs.delete_message_batch(
+                QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(stuck)]
+            )
+
+    check = check_move(sqs, source=before, what="drain", delays=(1.0, 2.0, 4.0), sleep=sleep)
+    assert (check.verified, pauses, check.source.in_flight if check.source else None) == (True, [1.0, 2.0], 0)
+    failing = check_move(sqs, source=before, destination=before, moved=5, delays=(1.0, 2.0), sleep=pauses.append)
+    assert failing.verified is False and failing.grew == -3 and pauses[2:] == [1.0, 2.0]
+
+    class Endpoint:
+        def __init__(self, url: str | None) -> None:
+            self.url = url
+
+        def effective_endpoint(self) -> str | None:
+            return self.url
+
+    assert settle_delays(Endpoint(endpoint)) == () and settle_delays(Endpoint(None)) == SETTLE_DELAYS
 
 
 def test_the_early_stop_reasons_of_a_drain_are_named() -> None:

@@ -1,4 +1,4 @@
-"""The embedded emulator: the three moto fixes (each fails loudly if moto changes under it), and
+"""The embedded emulator: the four moto fixes (each fails loudly if moto changes under it), and
 `txnalert local up|status|down` as a real detached process."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import zipfile
@@ -126,6 +127,120 @@ def test_fix3_clock_is_what_sqs_calls_per_message(endpoint: str, monkeypatch: py
     assert len(calls) >= 10  # per message, per call: what made moto's SQS O(depth)
 
 
+def test_fix4_sqs_calls_run_under_one_lock_and_receive_is_what_the_fix_expects() -> None:
+    from moto.sqs.models import Queue, SQSBackend
+
+    for name in (*emulator.SQS_LOCKED_METHODS, "receive_message"):
+        patched = getattr(SQSBackend, name)
+        assert getattr(patched, "_txnalert_fixed", False), f"SQSBackend.{name} is not under fix 4"
+        assert callable(patched.__wrapped__)
+    import inspect
+
+    # What the receive wrapper relies on: moto's own signature, its long-poll wait, its visible-message list.
+    original = SQSBackend.receive_message.__wrapped__
+    assert tuple(inspect.signature(original).parameters) == emulator.SQS_RECEIVE_PARAMS
+    assert tuple(inspect.signature(Queue.wait_for_messages).parameters) == ("self", "timeout")
+    assert isinstance(inspect.getattr_static(Queue, "messages"), property)
+    # moto's loop still waits inside the backend (the reason for the wrapper): wait_seconds_timeout is read there.
+    assert "wait_for_messages" in inspect.getsource(original)
+
+
+def _consume_concurrently(url: str, queue_url: str, threads: int) -> tuple[list[str], int]:
+    """`threads` consumers receive 10 and DeleteMessageBatch until the queue is empty; (ids received, deletes)."""
+    received: list[str] = []
+    deleted = [0]
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def consume() -> None:
+        sqs = _client("sqs", url)
+        empty = 0
+        try:
+            while empty < 2:
+                batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=60).get(
+                    "Messages", []
+                )
+                if not batch:
+                    empty += 1
+                    continue
+                empty = 0
+                done = sqs.delete_message_batch(
+                    QueueUrl=queue_url,
+                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
+                )
+                with lock:
+                    received.extend(m["MessageId"] for m in batch)
+                    deleted[0] += len(done.get("Successful", []))
+        except BaseException as exc:  # reported by the test, not lost in the thread
+            errors.append(exc)
+
+    workers = [threading.Thread(target=consume) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert not errors, errors
+    return received, deleted[0]
+
+
+def test_fix4_concurrent_receives_and_deletes_lose_nothing(endpoint: str) -> None:
+    """What moto does without fix 4: concurrent DeleteMessageBatch calls lose each other's deletes (the
+    messages stay in flight, then come back), and concurrent receives hand one message to two consumers."""
+    sqs = _client("sqs", endpoint)
+    queue_url = sqs.create_queue(QueueName="racy")["QueueUrl"]
+    total = 600
+    for start in range(0, total, 10):
+        sqs.send_message_batch(
+            QueueUrl=queue_url, Entries=[{"Id": str(i), "MessageBody": f"m{start + i}"} for i in range(10)]
+        )
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-4)  # switch threads often: without the lock the races then show on every run
+    try:
+        received, deleted = _consume_concurrently(endpoint, queue_url, threads=8)
+    finally:
+        sys.setswitchinterval(interval)
+    attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
+    left = int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+    assert (len(received) - len(set(received)), left) == (0, 0), "messages received twice, messages not deleted"
+    assert len(received) == deleted == total
+
+
+def test_fix4_a_long_poll_holds_no_lock_while_it_waits(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ReceiveMessage long-polling an empty queue must not block a send or a delete elsewhere: the send
+    returns while the receive is still waiting, and a send to the polled queue ends its wait with the message."""
+    from moto.sqs.models import Queue
+
+    sqs = _client("sqs", endpoint)
+    polled = sqs.create_queue(QueueName="polled")["QueueUrl"]
+    other = sqs.create_queue(QueueName="other")["QueueUrl"]
+    waiting = threading.Event()
+    original_wait = Queue.wait_for_messages
+
+    def wait_for_messages(self: Queue, timeout: float) -> None:
+        if self.name == "polled":
+            waiting.set()
+        original_wait(self, timeout)
+
+    monkeypatch.setattr(Queue, "wait_for_messages", wait_for_messages)
+    got: list[list[dict]] = []
+    receiver = threading.Thread(
+        target=lambda: got.append(
+            _client("sqs", endpoint).receive_message(QueueUrl=polled, WaitTimeSeconds=20).get("Messages", [])
+        )
+    )
+    receiver.start()
+    try:
+        assert waiting.wait(10), "the receive never started its long poll"
+        sqs.send_message(QueueUrl=other, MessageBody="elsewhere")
+        handle = sqs.receive_message(QueueUrl=other)["Messages"][0]["ReceiptHandle"]
+        sqs.delete_message(QueueUrl=other, ReceiptHandle=handle)
+        assert receiver.is_alive(), "the send and the delete waited for the long poll to end"
+    finally:
+        sqs.send_message(QueueUrl=polled, MessageBody="wake up")  # ends the long poll with this message
+        receiver.join(25)
+    assert [m["Body"] for m in got[0]] == ["wake up"]
+
+
 def test_fixes_fail_loudly_when_moto_changes(monkeypatch: pytest.MonkeyPatch) -> None:
     import moto.sqs.models as sqs_models
     from moto.utilities.docker_utilities import DockerModel
@@ -136,6 +251,16 @@ def test_fixes_fail_loudly_when_moto_changes(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(DockerModel, "docker_client", None)
     with pytest.raises(emulator.EmulatorError, match="review emulator fix 2"):
         emulator.fix_docker_client_property()
+    from moto.sqs.models import SQSBackend
+
+    fixed_receive = SQSBackend.receive_message
+    monkeypatch.setattr(SQSBackend, "receive_message", lambda self, queue_name, count: [])
+    with pytest.raises(emulator.EmulatorError, match=r"receive_message no longer takes .*review emulator fix 4"):
+        emulator.fix_sqs_thread_safety()
+    monkeypatch.setattr(SQSBackend, "receive_message", fixed_receive)
+    monkeypatch.delattr(SQSBackend, "delete_message_batch")
+    with pytest.raises(emulator.EmulatorError, match="delete_message_batch is gone; review emulator fix 4"):
+        emulator.fix_sqs_thread_safety()
 
 
 def _free_port() -> int:

@@ -426,3 +426,62 @@ def test_mask_account(account: str, masked: str):
 def test_redact_text_masks_every_address():
     text = "Email address is not verified: customer@example.com, other.person+x@mail.example.org."
     assert redact_text(text) == "Email address is not verified: c***@example.com, o***@mail.example.org."
+
+
+def test_redact_text_masks_every_run_of_six_or_more_digits_keeping_the_last_four():
+    assert redact_text('amount: must be at most 1000000000000, got "22334455667788"') == (
+        'amount: must be at most 1000000000000, got "****7788"'  # the contract's own limit stays readable
+    )
+    assert redact_text("acct 123456 and GB33BUKB20201555555555, id 12345") == (
+        "acct ****3456 and GB33BUKB****5555, id 12345"  # 5 digits or fewer: not an account number
+    )
+    assert redact_text("12345678@example.com paid 9876543210.55") == "1***@example.com paid ****3210.55"
+    assert redact_text(redact_text("22334455667788")) == "****7788"
+
+
+def test_no_reason_echoes_an_account_number_or_an_address():
+    """The reproduction of issue 10 item 13: a validation reason quoted the whole value."""
+    cases = {
+        "amount": "22334455667788",
+        "balance": "9922334455667788",
+        "currency": "22334455667788",
+        "type": "22334455667788",
+        "occurred_at": "22334455667788",
+        "schema_version": 22334455667788,
+    }
+    for field, value in cases.items():
+        with pytest.raises(InvalidTransaction) as caught:
+            parse_body(json.dumps(message(**{field: value})))
+        text = "; ".join(caught.value.reasons) + str(caught.value)
+        assert "22334455667788" not in text and "7788" in text, (field, text)
+    with pytest.raises(InvalidTransaction) as caught:
+        parse_body(json.dumps(message(amount="22334455667788")))
+    assert caught.value.reasons == ['amount: must be at most 1000000000000, got "****7788"']
+    with pytest.raises(InvalidTransaction) as caught:
+        parse_body(json.dumps(message(type="pay customer@example.com")))
+    assert caught.value.reasons == ['type: must be "deposit" or "withdrawal", got "pay c***@example.com"']
+
+
+def test_redact_value_masks_a_message_body():
+    body = {
+        "account_id": "GB33BUKB20201555555555",
+        "email": "customer@example.com",
+        "amount": "22334455667788",
+        "balance": 22334455667788,
+        "note": ["call 5551234567 or mail a.b@example.org"],
+        "transaction_id": "txn-0001",
+        "nested": {"email": "x@example.com", "account": "12"},
+    }
+    assert contract.redact_value(body) == {
+        "account_id": "****5555",
+        "email": "c***@example.com",
+        "amount": "****7788",
+        "balance": "****7788",
+        "note": ["call ****4567 or mail a***@example.org"],
+        "transaction_id": "txn-0001",
+        "nested": {"email": "x***@example.com", "account": "****"},
+    }
+    assert contract.redact_value("plain 1234567", keep=frozenset()) == "plain ****4567"
+    assert contract.redact_value({"message_id": "123456789"}, keep=frozenset({"message_id"})) == {
+        "message_id": "123456789"
+    }

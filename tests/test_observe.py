@@ -4,6 +4,7 @@ with its reason; the worker's log lines land in the function's log group and fil
 from __future__ import annotations
 
 import json
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -292,3 +293,48 @@ def test_smoke_waits_through_a_retryable_failure_it_can_outlast_and_says_so(endp
         "the handler logged 'send failed, will retry': Throttling: Maximum sending rate exceeded.; "
         "SQS retries it after the queue's visibility timeout (2 s)"
     ]
+
+
+def test_no_log_line_echoes_an_account_number(endpoint: str, tmp_path: Path) -> None:
+    """Issue 10 item 13, reproduced: `"amount": "22334455667788"` reached worker --verbose, `txnalert logs`
+    and CloudWatch whole, through the validation reason. An older raw line is masked on display too."""
+    config = setup(tmp_path, endpoint)
+    sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
+    url = sqs.get_queue_url(QueueName="smq")["QueueUrl"]
+    body = {
+        "schema_version": 1,
+        "transaction_id": "txn-pii",
+        "account_id": "1234567890",
+        "type": "deposit",
+        "amount": "22334455667788",
+        "currency": "USD",
+        "email": "customer@example.com",
+        "occurred_at": "2026-11-22T10:00:00Z",
+    }
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body))
+    worker = invoke("worker", "-c", config, "--verbose", "--max-messages", "1")
+    assert "invalid transaction" in worker.stderr
+    assert '"****7788' in worker.stderr or "****7788" in worker.stderr
+    logs = boto3.client("logs", endpoint_url=endpoint, region_name="us-east-1")
+    group = "/aws/lambda/transaction-email-processor"
+    stored = [e["message"] for e in logs.filter_log_events(logGroupName=group)["events"]]
+    assert stored and any("****7788" in line for line in stored)
+    # An older line, written before masking existed: raw in CloudWatch, masked by `txnalert logs`.
+    stream = logs.describe_log_streams(logGroupName=group)["logStreams"][0]["logStreamName"]
+    raw = {
+        "level": "WARNING",
+        "message": "invalid transaction",
+        "correlation_id": "txn-old",
+        "reasons": ['amount: must be at most 1000000000000, got "22334455667788"', "email: customer@example.com"],
+    }
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName=stream,
+        logEvents=[{"timestamp": int(time.time() * 1000), "message": json.dumps(raw)}],
+    )
+    table = invoke("logs", "-c", config)
+    as_json = invoke("logs", "-c", config, "--json")
+    assert table.exit_code == 0 and as_json.exit_code == 0
+    assert "txn-old" in table.stdout and "****7788" in table.stdout and "c***@example.com" in table.stdout
+    for text in (worker.stdout, worker.stderr, *stored[:-1], table.stdout, as_json.stdout):
+        assert "22334455667788" not in text and "customer@example.com" not in text and "1234567890" not in text

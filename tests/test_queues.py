@@ -268,6 +268,48 @@ def test_peek_shows_messages_and_leaves_the_count_unchanged(endpoint: str, tmp_p
     assert {m["receive_count"] for m in again["messages"]} <= {1, 2}
 
 
+def test_peek_masks_addresses_and_account_numbers_unless_show_pii(endpoint: str, tmp_path: Path) -> None:
+    config = write_config(tmp_path, endpoint)
+    run_json("create-queue", "-c", config)
+    client = sqs(endpoint)
+    url = client.get_queue_url(QueueName="txq")["QueueUrl"]
+    body = {
+        "transaction_id": "txn-1",
+        "account_id": "1234567890",
+        "email": "customer@example.com",
+        "amount": "22334455667788",
+        "note": "call 5551234567 or write to other.person@example.org",
+    }
+    client.send_message(QueueUrl=url, MessageBody=json.dumps(body))
+    client.send_message(QueueUrl=url, MessageBody="not json: 1234567890 customer@example.com")
+    raw_values = ("1234567890", "customer@example.com", "22334455667788", "5551234567", "other.person@example.org")
+
+    masked = run_json("inspect-queue", "-c", config, "--peek", "5")["messages"]
+    by_kind = {isinstance(m["body"], dict): m["body"] for m in masked}
+    assert by_kind[True] == {
+        "transaction_id": "txn-1",
+        "account_id": "****7890",
+        "email": "c***@example.com",
+        "amount": "****7788",
+        "note": "call ****4567 or write to o***@example.org",
+    }
+    assert by_kind[False] == "not json: ****7890 c***@example.com"
+    table = run("inspect-queue", "-c", config, "--peek", "5")
+    assert table.exit_code == 0 and "c***@example.com" in table.stdout
+    assert not any(value in table.stdout + table.stderr for value in raw_values)
+
+    shown = runner.invoke(app, ["inspect-queue", "-c", config, "--peek", "5", "--show-pii", "--json"])
+    assert shown.exit_code == 0
+    raw = {isinstance(m["body"], dict): m["body"] for m in json.loads(shown.stdout)["messages"]}
+    assert raw[True] == body and raw[False] == "not json: 1234567890 customer@example.com"
+    warnings = [line for line in shown.stderr.splitlines() if "--show-pii" in line]
+    assert warnings == [
+        "warning: --show-pii: message bodies are shown raw, with full email addresses and account numbers"
+    ]
+    result = run("inspect-queue", "-c", config, "--show-pii")
+    assert (result.exit_code, result.stderr) == (2, "error: --show-pii needs --peek\n")
+
+
 def test_missing_queue_says_how_to_fix(endpoint: str, tmp_path: Path) -> None:
     result = run("inspect-queue", "-c", write_config(tmp_path, endpoint))
     assert result.exit_code == 1

@@ -23,14 +23,17 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import TxnalertError, UsageError, error_code, from_botocore
+
+if TYPE_CHECKING:
+    from .queues import MoveCheck, QueueStats
 
 RECEIVE_BATCH = 10
 # Long enough to cover writing, fsyncing and deleting one batch, so that no message of a batch in
@@ -587,6 +590,7 @@ class DrainResult:
     queue: str
     archive: Path | None  # None with --no-archive, or when nothing was drained into a file drain created
     consumed: ConsumeResult
+    check: MoveCheck | None = None  # the queue's counts re-read afterwards (None after an error or Ctrl-C)
 
     def as_dict(self) -> dict[str, Any]:
         c = self.consumed
@@ -600,7 +604,13 @@ class DrainResult:
             "delete_failed": c.delete_failed,
             "stopped": c.stopped or None,
             "elapsed_s": round(c.elapsed_s, 3),
+            **(self.check.as_dict() if self.check else {}),
         }
+
+
+def left_in_flight(consumed: ConsumeResult) -> int:
+    """Messages a run knows it may have left in flight on its source: not deleted, not made visible again."""
+    return consumed.release_failed + len(consumed.delete_failed) + len(consumed.errors)
 
 
 def drain(
@@ -616,11 +626,14 @@ def drain(
     progress: Callable[[int], None] | None = None,
     visibility_timeout: int = VISIBILITY_TIMEOUT,
     max_held: int | None = None,
+    before: QueueStats | None = None,
+    settle: Sequence[float] = (),
 ) -> DrainResult:
     """Archive then delete the messages of `url` (all of them, at most `limit`, or those matching).
 
     With `match`, the messages that do not match are held in flight until the scan ends, then made
-    visible again: each is received once, its receive count going up by one (see `Consumer`)."""
+    visible again: each is received once, its receive count going up by one (see `Consumer`).
+    With `before` (the queue as read before), the counts are re-read afterwards (`queues.check_move`)."""
 
     def handle(messages: list[Message]) -> Outcome:
         if archive is not None:
@@ -639,7 +652,15 @@ def drain(
         visibility_timeout=visibility_timeout,
         max_held=MAX_HELD if max_held is None else max_held,
     )
-    return DrainResult(queue=queue, archive=archive.path if archive else None, consumed=consumer.run())
+    result = DrainResult(queue=queue, archive=archive.path if archive else None, consumed=consumer.run())
+    consumed = result.consumed
+    if before is not None and consumed.error is None and not consumed.interrupted:
+        from .queues import check_move
+
+        result.check = check_move(
+            sqs, source=before, left_in_flight=left_in_flight(consumed), what="drain", delays=settle
+        )
+    return result
 
 
 # --- purge ------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The embedded AWS emulator: moto's server, started by txnalert, with three moto problems fixed.
+"""The embedded AWS emulator: moto's server, started by txnalert, with four moto problems fixed.
 
 Two ways to run it:
 - in-process, on a thread and a free loopback port (`start_in_thread`), for `txnalert demo` and the tests;
@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -31,13 +32,13 @@ from .errors import EmulatorError
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_PORT = 4566
-# The moto minor version whose internals the three fixes below rely on (pyproject pins it too).
+# The moto minor version whose internals the four fixes below rely on (pyproject pins it too).
 MOTO_MINOR = "5.2"
 
 _fixes_applied = False
 
 
-# --- the three moto fixes -------------------------------------------------------------------------
+# --- the four moto fixes --------------------------------------------------------------------------
 
 
 def fix_lambda_without_docker() -> None:
@@ -107,14 +108,141 @@ def fix_sqs_clock() -> None:
     sqs_models.unix_time_millis = unix_time_millis
 
 
+# Fix 4: one lock for moto's SQS state (every account and region), re-entrant (a batch call runs the single
+# calls under it; sending to a queue with an enabled Lambda trigger receives from it inside the send).
+SQS_LOCK = threading.RLock()
+_sqs_lock_depth = threading.local()
+# The SQSBackend methods fix 4 runs under the lock, whole (they never wait).
+SQS_LOCKED_METHODS = (
+    "send_message",
+    "send_message_batch",
+    "delete_message",
+    "delete_message_batch",
+    "change_message_visibility",
+    "change_message_visibility_batch",
+    "purge_queue",
+)
+# The parameters fix 4 passes to SQSBackend.receive_message by name and position.
+SQS_RECEIVE_PARAMS = (
+    "self",
+    "queue_name",
+    "count",
+    "wait_seconds_timeout",
+    "visibility_timeout",
+    "message_attribute_names",
+)
+# A long poll waits at most this long at a time for a new message, as moto's own loop does (a message
+# whose visibility timeout ends wakes nobody).
+LONG_POLL_STEP = 1.0
+# ... and this long when the queue has visible messages it cannot hand out (a FIFO group in flight).
+LONG_POLL_BUSY_PAUSE = 0.05
+
+
+@contextlib.contextmanager
+def sqs_locked() -> Iterator[None]:
+    """Hold fix 4's lock (re-entrant), counting the depth per thread."""
+    with SQS_LOCK:
+        _sqs_lock_depth.value = getattr(_sqs_lock_depth, "value", 0) + 1
+        try:
+            yield
+        finally:
+            _sqs_lock_depth.value -= 1
+
+
+def _under_sqs_lock(original: Any) -> Any:
+    def locked(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with sqs_locked():
+            return original(self, *args, **kwargs)
+
+    locked.__name__ = original.__name__
+    locked.__qualname__ = original.__qualname__
+    locked.__doc__ = original.__doc__
+    locked.__wrapped__ = original  # type: ignore[attr-defined]
+    locked._txnalert_fixed = True  # type: ignore[attr-defined]
+    return locked
+
+
+def _receive_outside_the_wait(original: Any) -> Any:
+    """ReceiveMessage as a loop of non-blocking attempts under the lock, waiting between them without it."""
+
+    def receive_message(
+        self: Any,
+        queue_name: str,
+        count: int,
+        wait_seconds_timeout: int,
+        visibility_timeout: int,
+        message_attribute_names: list[str] | None = None,
+    ) -> Any:
+        if getattr(_sqs_lock_depth, "value", 0):
+            # Called with the lock held (moto's Lambda trigger polls inside a send): never wait holding it.
+            return original(self, queue_name, count, 0, visibility_timeout, message_attribute_names)
+        deadline = time.monotonic() + int(wait_seconds_timeout or 0)
+        while True:
+            with sqs_locked():
+                messages = original(self, queue_name, count, 0, visibility_timeout, message_attribute_names)
+            remaining = deadline - time.monotonic()
+            if messages or remaining <= 0:
+                return messages
+            queue = self.get_queue(queue_name)
+            if queue.messages:  # visible, but not for us (a FIFO group in flight): no wake-up will come
+                time.sleep(min(LONG_POLL_BUSY_PAUSE, remaining))
+            else:
+                queue.wait_for_messages(min(LONG_POLL_STEP, remaining))  # woken by a send to this queue
+
+    receive_message.__qualname__ = original.__qualname__
+    receive_message.__doc__ = original.__doc__
+    receive_message.__wrapped__ = original  # type: ignore[attr-defined]
+    receive_message._txnalert_fixed = True  # type: ignore[attr-defined]
+    return receive_message
+
+
+def fix_sqs_thread_safety() -> None:
+    """Fix 4: make moto's SQS backend safe for concurrent calls.
+
+    The server answers each request on its own thread, and moto's SQS keeps no lock: two concurrent
+    DeleteMessageBatch calls each rebuild the queue's message list from the same snapshot and lose each
+    other's deletes (the messages come back after their visibility timeout), and two concurrent receives
+    can hand one message to both. Real SQS has neither race. Every call that changes messages (send,
+    receive, delete, change visibility, purge) now runs under one re-entrant lock. ReceiveMessage's long
+    poll is moto's loop inside the backend: here each attempt runs under the lock with no wait, and the
+    wait between attempts (on the queue's own condition, which a send notifies) holds no lock, so a long
+    poll never blocks a send, a delete or another queue.
+    """
+    import inspect
+
+    from moto.sqs.models import Queue, SQSBackend
+
+    for name in (*SQS_LOCKED_METHODS, "receive_message"):
+        if not callable(getattr(SQSBackend, name, None)):
+            raise EmulatorError(f"moto changed: SQSBackend.{name} is gone; review emulator fix 4")
+    receive = SQSBackend.receive_message
+    if getattr(receive, "_txnalert_fixed", False):
+        return
+    if tuple(inspect.signature(receive).parameters) != SQS_RECEIVE_PARAMS:
+        raise EmulatorError(
+            "moto changed: SQSBackend.receive_message no longer takes "
+            f"({', '.join(SQS_RECEIVE_PARAMS)}); review emulator fix 4"
+        )
+    if not callable(getattr(Queue, "wait_for_messages", None)) or not isinstance(
+        inspect.getattr_static(Queue, "messages", None), property
+    ):
+        raise EmulatorError(
+            "moto changed: sqs Queue.wait_for_messages or Queue.messages is gone; review emulator fix 4"
+        )
+    for name in SQS_LOCKED_METHODS:
+        setattr(SQSBackend, name, _under_sqs_lock(getattr(SQSBackend, name)))
+    SQSBackend.receive_message = _receive_outside_the_wait(receive)  # type: ignore[method-assign]
+
+
 def apply_moto_fixes() -> None:
-    """Apply the three fixes once per process, before the server handles its first request."""
+    """Apply the four fixes once per process, before the server handles its first request."""
     global _fixes_applied
     if _fixes_applied:
         return
     fix_lambda_without_docker()
     fix_docker_client_property()
     fix_sqs_clock()
+    fix_sqs_thread_safety()
     _fixes_applied = True
 
 

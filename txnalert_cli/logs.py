@@ -6,6 +6,9 @@ runs, so the worker writes the same lines to the same log group, in streams name
 
 moto ignores JSON filter patterns (`{ $.level = "ERROR" }` returns every event), so every filter is also
 applied on the client: results are the same on AWS and on the emulator.
+
+Events are masked as they are read (`contract.redact_value`): the handler logs no email address or account
+number, but lines written before it masked them all may still be in the log group.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .errors import TxnalertError, UsageError, error_code
+from .handler.contract import redact_text, redact_value
 
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 # PutLogEvents limits: 10,000 events and 1,048,576 bytes per call (each event counts 26 bytes extra).
@@ -33,6 +37,25 @@ _TXN_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # (concurrent invocations); events already printed are skipped by their eventId.
 FOLLOW_LOOKBACK_MS = 60_000
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# Log record fields shown as they are: identifiers and Powertools' own fields, no one's personal data
+# (correlation_id is the transaction id `--txn` matches).
+UNMASKED_FIELDS = frozenset(
+    {
+        "correlation_id",
+        "message_id",
+        "ses_message_id",
+        "function_request_id",
+        "xray_trace_id",
+        "timestamp",
+        "level",
+        "location",
+        "service",
+        "cold_start",
+        "function_name",
+        "function_memory_size",
+        "sampling_rate",
+    }
+)
 
 
 class LogGroupMissing(TxnalertError):
@@ -149,7 +172,7 @@ def _parse(message: str) -> dict[str, Any] | None:
         record = json.loads(message)
     except ValueError:
         return None
-    return record if isinstance(record, dict) else None
+    return redact_value(record, keep=UNMASKED_FIELDS) if isinstance(record, dict) else None
 
 
 def matches(event: LogEvent, *, txn: str | None, min_level: int | None) -> bool:
@@ -198,8 +221,14 @@ def read_events(
                         continue
                     seen[event_id] = None
                     message = raw.get("message", "").rstrip("\n")
+                    record = _parse(message)
                     batch.append(
-                        LogEvent(int(raw.get("timestamp", 0)), raw.get("logStreamName", ""), message, _parse(message))
+                        LogEvent(
+                            int(raw.get("timestamp", 0)),
+                            raw.get("logStreamName", ""),
+                            json.dumps(record) if record is not None else redact_text(message),
+                            record,
+                        )
                     )
         except Exception as exc:
             if error_code(exc) == "ResourceNotFoundException":

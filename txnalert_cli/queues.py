@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from .config import Config
@@ -86,6 +89,153 @@ def queue_stats(sqs: Any, role: str, name: str, *, where: str = "") -> QueueStat
         max_receive_count=max_receive,
         arn=str(attrs.get("QueueArn", "")),
     )
+
+
+# --- checking a move: the counts re-read afterwards ---------------------------------------------------
+
+# On AWS the approximate counts are eventually consistent (up to about a minute): a check that does not
+# add up is re-read after each of these pauses before it is reported. An emulator's counts are exact.
+SETTLE_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0)
+COUNT_ATTRIBUTES = [
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+]
+
+
+def settle_delays(aws: Any) -> tuple[float, ...]:
+    """SETTLE_DELAYS against AWS's own endpoints; none with an endpoint override (an emulator)."""
+    return () if aws.effective_endpoint() else SETTLE_DELAYS
+
+
+def recount(sqs: Any, stats: QueueStats) -> QueueStats:
+    """The same queue with its counts read again."""
+    attrs = sqs.get_queue_attributes(QueueUrl=stats.url, AttributeNames=COUNT_ATTRIBUTES)["Attributes"]
+    return dataclasses.replace(
+        stats,
+        visible=int(attrs.get("ApproximateNumberOfMessages", 0)),
+        in_flight=int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)),
+        delayed=int(attrs.get("ApproximateNumberOfMessagesDelayed", 0)),
+    )
+
+
+def total(stats: QueueStats) -> int:
+    return stats.visible + stats.in_flight + stats.delayed
+
+
+@dataclass
+class MoveCheck:
+    """What the counts say after messages were taken off a source and/or put on a destination.
+
+    `problems`: the counts do not add up (exit 1). `unconfirmed`: they do not add up, but another consumer was
+    seen at work on the queue (messages in flight that are not ours), which explains it as well: the check
+    cannot tell, and says so. `verified` is True, False, or None for "could not confirm"."""
+
+    source: QueueStats | None = None  # re-read after the move
+    destination: QueueStats | None = None
+    grew: int | None = None  # the destination's growth: visible + in flight + delayed, after minus before
+    problems: list[str] = field(default_factory=list)
+    unconfirmed: list[str] = field(default_factory=list)
+
+    @property
+    def verified(self) -> bool | None:
+        if self.problems:
+            return False
+        return None if self.unconfirmed else True
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.source is not None:
+            out["left"] = self.source.visible + self.source.delayed
+            out["in_flight"] = self.source.in_flight
+        if self.destination is not None:
+            out["destination_grew"] = self.grew
+            out["destination_in_flight"] = self.destination.in_flight
+        out["verified"] = self.verified
+        out["mismatch"] = [*self.problems, *self.unconfirmed]
+        return out
+
+
+def _check_once(
+    sqs: Any,
+    source: QueueStats | None,
+    destination: QueueStats | None,
+    *,
+    moved: int,
+    deleted_from_source: bool,
+    left_in_flight: int,
+    what: str,
+) -> MoveCheck:
+    check = MoveCheck()
+    if source is not None:
+        after = check.source = recount(sqs, source)
+        extra = after.in_flight - source.in_flight - left_in_flight
+        if deleted_from_source and extra > 0:
+            line = (
+                f"{extra} messages are in flight on {source.name} that this {what} did not leave in flight: it "
+                "may not have deleted them, though SQS said it had (they come back after the visibility timeout)"
+            )
+            if source.in_flight:  # someone else was receiving from it when we started
+                check.unconfirmed.append(
+                    f"could not confirm the deletes: {line}, or the consumer that held {source.in_flight} in flight "
+                    "there when it started has them"
+                )
+            else:
+                check.problems.append(line)
+    if destination is not None:
+        after = check.destination = recount(sqs, destination)
+        check.grew = total(after) - total(destination)
+        if check.grew < moved:
+            line = (
+                f"{destination.name} grew by {check.grew}, not by the {moved} messages this {what} reports moved "
+                f"there: {moved - check.grew} are not on it"
+            )
+            if destination.in_flight or after.in_flight:
+                check.unconfirmed.append(
+                    f"could not confirm the move: {line}, unless the consumer that has messages in flight there "
+                    "(the function, a worker) already processed them"
+                )
+            else:
+                check.problems.append(line)
+    return check
+
+
+def check_move(
+    sqs: Any,
+    *,
+    source: QueueStats | None = None,
+    destination: QueueStats | None = None,
+    moved: int = 0,
+    deleted_from_source: bool = True,
+    left_in_flight: int = 0,
+    what: str = "run",
+    delays: Sequence[float] = (),
+    sleep: Callable[[float], None] = time.sleep,
+) -> MoveCheck:
+    """Re-read the counts after a move and check them against what the move says it did.
+
+    `source` and `destination` are the queues as read before the move. The source: with
+    `deleted_from_source` (drain, manual redrive), no more messages may be in flight on it than before, plus
+    the `left_in_flight` the move knows it left there (failed deletes and releases); a message still in
+    flight is one the move received and believes deleted, and it comes back. The destination must have
+    grown by at least `moved`. A check that does not add up is re-read after each of `delays`
+    (`settle_delays`); one that could not be confirmed is not (waiting does not change it)."""
+    check = MoveCheck()
+    for delay in (0.0, *delays):
+        if delay:
+            sleep(delay)
+        check = _check_once(
+            sqs,
+            source,
+            destination,
+            moved=moved,
+            deleted_from_source=deleted_from_source,
+            left_in_flight=left_in_flight,
+            what=what,
+        )
+        if not check.problems:
+            break
+    return check
 
 
 @dataclass
@@ -171,8 +321,11 @@ class Inspection:
         }
 
 
-def inspect(aws: Any, config: Config, *, peek_count: int = 0, dlq: bool = False) -> Inspection:
-    """Stats of the main queue and its DLQ, and optionally a peek at one of them."""
+def inspect(aws: Any, config: Config, *, peek_count: int = 0, dlq: bool = False, show_pii: bool = False) -> Inspection:
+    """Stats of the main queue and its DLQ, and optionally a peek at one of them.
+
+    Peeked bodies are masked (`contract.redact_value`: email and account fields, any address, any run of 6 or
+    more digits) unless `show_pii`."""
     sqs = aws.client("sqs")
     where = aws.describe_endpoint()
     main = queue_stats(sqs, MAIN, config.queue.name, where=where)
@@ -181,6 +334,11 @@ def inspect(aws: Any, config: Config, *, peek_count: int = 0, dlq: bool = False)
     if peek_count > 0:
         target = dead if dlq else main
         messages = peek(sqs, target.url, peek_count, visible=target.visible)
+        if not show_pii:
+            from .handler.contract import redact_value
+
+            for message in messages:
+                message.body = redact_value(message.body)
     return Inspection(
         queues=[main, dead], messages=messages, peeked_role=(DLQ if dlq else MAIN) if peek_count else None
     )

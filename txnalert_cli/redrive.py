@@ -18,14 +18,23 @@ import binascii
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .drain import ARCHIVE_FIELDS, DEFAULT_THREADS, Consumer, ConsumeResult, Message, Outcome
+from .drain import (
+    ARCHIVE_FIELDS,
+    DEFAULT_THREADS,
+    VISIBILITY_TIMEOUT,
+    Consumer,
+    ConsumeResult,
+    Message,
+    Outcome,
+    left_in_flight,
+)
 from .errors import InputError, TxnalertError, error_code, from_botocore
-from .queues import QueueStats
+from .queues import MoveCheck, QueueStats, check_move
 from .sending import ENTRY_RETRIES, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, RateLimiter, entry_size
 
 MOVE_TASK, MANUAL = "move-task", "manual"
@@ -226,6 +235,7 @@ class RedriveResult:
     dry_run: bool = False
     status: str | None = None
     consumed: ConsumeResult | None = None
+    check: MoveCheck | None = None  # both queues' counts re-read afterwards
 
     def as_dict(self) -> dict[str, Any]:
         consumed = self.consumed
@@ -238,6 +248,7 @@ class RedriveResult:
             "would_move": self.would_move,
             "status": self.status,
             "failed": (consumed.errors + consumed.delete_failed) if consumed else [],
+            **(self.check.as_dict() if self.check else {}),
         }
 
 
@@ -251,6 +262,7 @@ def manual_move(
     rate: float | None = None,
     threads: int = DEFAULT_THREADS,
     progress: Callable[[int], None] | None = None,
+    visibility_timeout: int = VISIBILITY_TIMEOUT,
 ) -> ConsumeResult:
     """Receive from the DLQ, send to the main queue, delete from the DLQ only what was sent."""
     limiter = RateLimiter(rate)
@@ -285,7 +297,9 @@ def manual_move(
             outcome.errors.append(f"{by_id[entry_id]['MessageId']}: not sent: {reason}")
         return outcome
 
-    return Consumer(sqs, dlq_url, handle, threads=threads, limit=limit, progress=progress).run()
+    return Consumer(
+        sqs, dlq_url, handle, threads=threads, limit=limit, progress=progress, visibility_timeout=visibility_timeout
+    ).run()
 
 
 def redrive(
@@ -301,11 +315,15 @@ def redrive(
     progress: Callable[[int], None] | None = None,
     notify: Callable[[str], None] | None = None,
     interval: float = POLL_INTERVAL,
+    settle: Sequence[float] = (),
 ) -> RedriveResult:
     """Move the DLQ's messages back to the main queue, by move task where possible, else by hand.
 
     `probe` is a single-attempt client (`single_attempt_client`) used for ListMessageMoveTasks and
-    StartMessageMoveTask; `sqs` is the shared client for everything else."""
+    StartMessageMoveTask; `sqs` is the shared client for everything else. Afterwards both queues' counts
+    are re-read (`queues.check_move`, re-read after each of `settle`): the main queue must have grown by the
+    number moved (a move task's ApproximateNumberOfMessagesMoved), and after a manual move no message the
+    redrive deleted may still be in flight on the DLQ."""
     would_move = dlq.visible if limit is None else min(limit, dlq.visible)
     if limit is not None:
         result = RedriveResult(
@@ -357,12 +375,31 @@ def redrive(
                 f"the message move task failed after moving {result.moved} messages: "
                 f"{task.get('FailureReason', 'no reason given')}"
             )
+        result.check = check_move(
+            sqs,
+            source=dlq,
+            destination=main,
+            moved=result.moved,
+            deleted_from_source=False,
+            what="message move task",
+            delays=settle,
+        )
         return result
 
-    result.consumed = manual_move(
+    consumed = result.consumed = manual_move(
         sqs, dlq.url, main.url, fifo=main.fifo, limit=limit, rate=rate, threads=threads, progress=progress
     )
-    result.moved = result.consumed.deleted
+    result.moved = consumed.deleted
+    if consumed.error is None and not consumed.interrupted:
+        result.check = check_move(
+            sqs,
+            source=dlq,
+            destination=main,
+            moved=result.moved,
+            left_in_flight=left_in_flight(consumed),
+            what="redrive",
+            delays=settle,
+        )
     return result
 
 
@@ -430,73 +467,132 @@ def parse_archive_line(line: str, fifo: bool, queue: str) -> ArchivedMessage:
     return ArchivedMessage(data["message_id"], data["body"], attributes, group if fifo else None)
 
 
+# How every archive line starts (`drain.archive_record`'s first key): a line that starts so, or is cut
+# inside these characters, and is not valid JSON is a torn write.
+RECORD_START = '{"message_id"'
+TORN = (
+    "a torn line (a write cut off when a drain was killed); its message was not deleted from the queue, "
+    "so dropping it loses nothing"
+)
+SKIP_HINT = "pass --skip-invalid to replay the other lines"
+MAX_LISTED_SKIPS = 20
+
+
+def is_torn(line: str) -> bool:
+    """A cut-off archive record: it starts like one (or is cut inside its first key) and is not valid JSON.
+
+    A drain killed mid-write leaves one; the next drain to the same file starts a new line after it, so it
+    can stand anywhere in the file. Its messages were never deleted: the drain deletes after the fsync."""
+    text = line.strip()
+    if not text or not (text.startswith(RECORD_START) or RECORD_START.startswith(text)):
+        return False
+    try:
+        json.loads(text)
+    except ValueError:
+        return True
+    return False
+
+
 @dataclass
 class ArchiveSummary:
     path: str
     messages: int
     duplicates: int
     stream: Callable[[], Iterator[ArchivedMessage]]
+    skipped: list[tuple[int, str]] = field(default_factory=list)  # (line, reason), the first MAX_LISTED_SKIPS
+    skipped_count: int = 0  # invalid lines skipped (--skip-invalid)
+
+    @property
+    def skipped_lines(self) -> list[int]:
+        return [number for number, _ in self.skipped]
 
 
-def read_archive(path: str, *, fifo: bool, queue: str) -> ArchiveSummary:
+def read_archive(path: str, *, fifo: bool, queue: str, skip_invalid: bool = False) -> ArchiveSummary:
     """Check every line of a drain archive first (nothing is sent if one is bad); then stream it.
 
-    Counting repeated message ids keeps a set of the ids while checking: one per archive line (about
-    130 bytes each), freed before the messages are streamed. An invalid last line without a newline
-    is what a killed drain leaves (a torn write, whose messages it never deleted): the error says so."""
+    A torn line (`is_torn`: a write cut off when a drain was killed, wherever it stands) is named as such:
+    its messages are still on the queue, so dropping it loses nothing. With `skip_invalid`, torn and other
+    invalid lines are skipped and counted instead, and the rest is sent. Counting repeated message ids keeps
+    a set of the ids while checking: one per archive line (about 130 bytes each), freed before the messages
+    are streamed."""
     file = Path(path)
 
-    def lines() -> Iterator[tuple[int, str]]:
+    def lines() -> Iterator[tuple[int, str, str | None]]:
+        """(number, text, problem): each non-blank line; a line that is not UTF-8 comes with its problem."""
         try:
-            with file.open(encoding="utf-8") as handle:
-                for number, line in enumerate(handle, start=1):
-                    if line.strip():
-                        yield number, line
+            with file.open("rb") as handle:
+                for number, raw in enumerate(handle, start=1):
+                    if not raw.strip():
+                        continue
+                    try:
+                        yield number, raw.decode("utf-8"), None
+                    except UnicodeDecodeError:
+                        text = raw.decode("utf-8", errors="replace")
+                        yield number, text, TORN if is_torn(text) else "not UTF-8 text"
         except FileNotFoundError:
             raise InputError([f"{path}: file not found"]) from None
         except IsADirectoryError:
             raise InputError([f"{path}: is a directory"]) from None
-        except UnicodeDecodeError:
-            raise InputError([f"{path}: is not UTF-8 text"]) from None
         except OSError as exc:
             raise InputError([f"{path}: cannot read: {exc.strerror}"]) from None
 
-    errors: list[str] = []
-    bad = 0
-    torn = False
+    def parse(text: str, problem: str | None) -> ArchivedMessage:
+        if problem is not None:
+            raise ValueError(problem)
+        try:
+            return parse_archive_line(text, fifo, queue)
+        except ValueError:
+            if is_torn(text):
+                raise ValueError(TORN) from None
+            raise
+
+    bad: list[tuple[int, str]] = []
+    bad_count = torn = 0
     count = 0
     ids: set[str] = set()
-    for number, line in lines():
+    for number, text, problem in lines():
         try:
-            message = parse_archive_line(line, fifo, queue)
+            message = parse(text, problem)
         except ValueError as exc:
-            bad += 1
-            # Only the last line can lack its newline: a write cut short, not a line written wrong.
-            torn = torn or (str(exc).startswith("not valid JSON") and not line.endswith("\n"))
-            if len(errors) < MAX_ARCHIVE_ERRORS:
-                errors.append(f"{path}: line {number}: {exc}")
+            bad_count += 1
+            torn += str(exc) == TORN
+            if len(bad) < max(MAX_ARCHIVE_ERRORS, MAX_LISTED_SKIPS):
+                bad.append((number, str(exc)))
             continue
         count += 1
         ids.add(message.message_id)
-    if bad > len(errors):
-        errors.append(f"{path}: ... and {bad - len(errors)} more bad lines")
-    if errors:
-        if torn:
-            errors.append(
-                f"{path}: a line cut short by a killed drain holds messages that drain never deleted "
-                "(they are still on the queue): removing such a line loses nothing"
-            )
-        raise InputError([*errors, f"{path}: nothing was sent"])
+    if bad_count and not skip_invalid:
+        errors = [
+            f"{path}: line {number}: {reason}" + (f": {SKIP_HINT}" if reason == TORN else "")
+            for number, reason in bad[:MAX_ARCHIVE_ERRORS]
+        ]
+        if bad_count > len(errors):
+            errors.append(f"{path}: ... and {bad_count - len(errors)} more bad lines")
+        last = f"{path}: nothing was sent"
+        if bad_count > torn:
+            last += "; --skip-invalid sends the valid lines and skips the bad ones (their messages are not sent)"
+        raise InputError([*errors, last])
     if count == 0:
-        raise InputError([f"{path}: no messages in the archive"])
+        raise InputError([f"{path}: no messages in the archive" + (" (every line is invalid)" if bad_count else "")])
     duplicates = count - len(ids)
     del ids
 
     def stream() -> Iterator[ArchivedMessage]:
-        for _, line in lines():
-            yield parse_archive_line(line, fifo, queue)
+        for _, text, problem in lines():
+            try:
+                yield parse(text, problem)
+            except ValueError:
+                if not skip_invalid:
+                    raise
 
-    return ArchiveSummary(path=path, messages=count, duplicates=duplicates, stream=stream)
+    return ArchiveSummary(
+        path=path,
+        messages=count,
+        duplicates=duplicates,
+        stream=stream,
+        skipped=bad[:MAX_LISTED_SKIPS],
+        skipped_count=bad_count,
+    )
 
 
 @dataclass
@@ -506,6 +602,9 @@ class ReplayResult:
     duplicates: int = 0
     failed: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
+    skipped_invalid: int = 0  # --skip-invalid: archive lines skipped
+    skipped_invalid_lines: list[int] = field(default_factory=list)  # ... their numbers, the first 20
+    check: MoveCheck | None = None  # the queue's counts re-read afterwards
 
     @property
     def rate(self) -> float:
@@ -518,6 +617,9 @@ class ReplayResult:
             "failed": self.failed,
             "queue": self.queue,
             "elapsed_s": round(self.elapsed_s, 3),
+            "skipped_invalid": self.skipped_invalid,
+            "skipped_invalid_lines": self.skipped_invalid_lines,
+            **(self.check.as_dict() if self.check else {}),
         }
 
 
@@ -529,11 +631,14 @@ def replay(
     *,
     rate: float | None = None,
     progress: Callable[[int], None] | None = None,
+    before: QueueStats | None = None,
+    settle: Sequence[float] = (),
 ) -> ReplayResult:
     """Send archived messages with SendMessageBatch; each message id at most once per run.
 
     Memory: the ids already sent are kept for the run, one per archive line (about 130 bytes each:
-    some 130 MB for a million-line archive); the messages themselves are streamed."""
+    some 130 MB for a million-line archive); the messages themselves are streamed. With `before` (the
+    queue as read before), its counts are re-read afterwards: it must have grown by the number sent."""
     result = ReplayResult(queue=queue)
     limiter = RateLimiter(rate)
     seen: set[str] = set()
@@ -576,4 +681,6 @@ def replay(
             exit_code=translated.exit_code,
         ) from None
     result.elapsed_s = time.perf_counter() - started
+    if before is not None:
+        result.check = check_move(sqs, destination=before, moved=result.sent, what="replay", delays=settle)
     return result

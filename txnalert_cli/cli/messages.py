@@ -220,23 +220,39 @@ def register(app: typer.Typer) -> None:
         ] = 0,
         dlq: Annotated[bool, typer.Option("--dlq", help="Peek the dead-letter queue instead.")] = False,
         watch: Annotated[bool, typer.Option("--watch", help="Refresh every 2 s until Ctrl-C.")] = False,
+        show_pii: Annotated[
+            bool,
+            typer.Option(
+                "--show-pii",
+                help="Show peeked bodies raw. By default email addresses, account numbers and any run of 6 or "
+                "more digits are masked.",
+            ),
+        ] = False,
         config: ConfigOpt = None,
         json: JsonOpt = False,
         region: RegionOpt = None,
         profile: ProfileOpt = None,
         endpoint_url: EndpointOpt = None,
     ) -> None:
-        """Show queue and DLQ depth; peek at messages. Example: txnalert inspect-queue --peek 3"""
+        """Show queue and DLQ depth; peek at messages. Example: txnalert inspect-queue --peek 3
+
+        Peeked bodies are masked: email addresses (c***@example.com), account numbers (****7890) and any run
+        of 6 or more digits. --show-pii shows them raw, with a warning.
+        """
         from ..queues import inspect
 
         if watch and (json or peek):
             raise UsageError("--watch cannot be combined with --json or --peek")
+        if show_pii and not peek:
+            raise UsageError("--show-pii needs --peek")
         ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
         aws = ctx.aws()
         if watch:
             _watch(ctx.out, lambda: inspect(aws, ctx.config))
             return
-        inspection = inspect(aws, ctx.config, peek_count=peek, dlq=dlq)
+        inspection = inspect(aws, ctx.config, peek_count=peek, dlq=dlq, show_pii=show_pii)
+        if show_pii:
+            ctx.out.warn("--show-pii: message bodies are shown raw, with full email addresses and account numbers")
         if peek and inspection.messages:
             if dlq:
                 ctx.out.warn(

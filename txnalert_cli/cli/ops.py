@@ -15,7 +15,7 @@ from .options import ConfigOpt, Ctx, DryRunOpt, EndpointOpt, JsonOpt, ProfileOpt
 
 if TYPE_CHECKING:
     from ..drain import DrainResult
-    from ..queues import QueueStats
+    from ..queues import MoveCheck, QueueStats
     from ..redrive import ArchiveSummary, RedriveResult, ReplayResult
 
 MAX_THREADS = 16
@@ -52,6 +52,41 @@ def _list_failures(out: Output, failures: list[str], what: str) -> None:
         out.error(f"  ... and {len(failures) - MAX_LISTED_FAILURES} more")
 
 
+# --- what the counts say afterwards -------------------------------------------------------------------
+
+
+def _render_counts(out: Output, check: MoveCheck | None, command: str) -> None:
+    """One line: what is left on the source, and what is still in flight there; the destination's growth."""
+    if check is None:
+        return
+    parts = []
+    if check.source is not None:
+        source = check.source
+        left = source.visible + source.delayed
+        if source.in_flight:
+            again = f": run {command} again" if command else ""
+            parts.append(
+                f"{left} left, {source.in_flight} still in flight on {source.name} "
+                f"(they come back after the visibility timeout){again}"
+            )
+        else:
+            parts.append(f"{left} left, 0 in flight on {source.name}")
+    if check.destination is not None:
+        parts.append(f"{check.destination.name} grew by {check.grew}")
+    out.line("; ".join(parts))
+
+
+def _report_check(out: Output, check: MoveCheck | None) -> bool:
+    """The check's findings on stderr; True when the counts do not add up (the command exits 1)."""
+    if check is None:
+        return False
+    for line in check.unconfirmed:
+        out.warn(line)
+    for line in check.problems:
+        out.error(f"the counts do not add up: {line}")
+    return bool(check.problems)
+
+
 # --- drain ------------------------------------------------------------------------------------------
 
 
@@ -64,6 +99,7 @@ def _render_drain(out: Output, result: DrainResult, removed: Path | None) -> Non
         out.line(f"archive: none (nothing was drained: the empty {removed} was removed)")
     else:
         out.line("archive: none (--no-archive)")
+    _render_counts(out, result.check, "drain")
 
 
 def _early_stop(result: DrainResult, stats: QueueStats) -> str | None:
@@ -136,7 +172,7 @@ def _run_drain(
     threads: int,
 ) -> None:
     from ..drain import Archive, check_archive_path, default_archive_path, drain
-    from ..queues import queue_stats
+    from ..queues import queue_stats, settle_delays
 
     role, name = _queue_name(ctx, dlq)
     path = Path(to) if to else default_archive_path(name)
@@ -167,6 +203,8 @@ def _run_drain(
                 threads=threads,
                 max_receive_count=stats.max_receive_count,
                 progress=advance,
+                before=stats,
+                settle=settle_delays(aws),
             )
     finally:
         if archive is not None and archive.remove_if_unused():
@@ -184,7 +222,8 @@ def _run_drain(
     early = _early_stop(result, stats)
     if early is not None:
         ctx.out.error(early)
-    if early is not None or consumed.delete_failed:
+    mismatch = _report_check(ctx.out, result.check)
+    if early is not None or consumed.delete_failed or mismatch:
         raise typer.Exit(1)
 
 
@@ -206,9 +245,23 @@ def _render_redrive(out: Output, result: RedriveResult, dlq: str, main: str) -> 
     out.line(line)
     if result.task_handle:
         out.line(f"task handle: {result.task_handle} (status {result.status})")
+    _render_counts(out, result.check, "redrive" if result.consumed is not None else "")
 
 
 # --- replay -----------------------------------------------------------------------------------------
+
+
+def _skipped_line(summary: ArchiveSummary) -> str:
+    count = summary.skipped_count
+    plural = "s" if count != 1 else ""
+    numbers = ", ".join(str(n) for n in summary.skipped_lines)
+    more = f" and {count - len(summary.skipped_lines)} more" if count > len(summary.skipped_lines) else ""
+    return f"skipped {count} invalid line{plural} (--skip-invalid): line{plural} {numbers}{more}"
+
+
+def _warn_skipped(out: Output, summary: ArchiveSummary) -> None:
+    for number, reason in summary.skipped:
+        out.warn(f"{summary.path}: line {number} skipped: {reason}")
 
 
 def _render_replay(out: Output, result: ReplayResult, archive: ArchiveSummary) -> None:
@@ -218,6 +271,9 @@ def _render_replay(out: Output, result: ReplayResult, archive: ArchiveSummary) -
     )
     if result.duplicates:
         out.line(f"skipped {result.duplicates} repeated message ids (each message is sent once)")
+    if archive.skipped_count:
+        out.line(_skipped_line(archive))
+    _render_counts(out, result.check, "")
 
 
 def register(app: typer.Typer) -> None:
@@ -264,8 +320,9 @@ def register(app: typer.Typer) -> None:
         as JSON lines, flushed and fsynced, and only then deleted. Killed at any moment, every message is
         in the archive or still on the queue (possibly both). Ctrl-C stops after the batches in hand.
         `txnalert replay ARCHIVE` sends an archive's messages back. An archive file that drain created and
-        wrote nothing to is removed. Exit status 1 when it stopped early with messages left behind
-        (stopping at --max is a success).
+        wrote nothing to is removed. Afterwards the queue's counts are re-read, and what is left and still
+        in flight is reported. Exit status 1 when it stopped early with messages left behind (stopping at
+        --max is a success), or when messages it deleted are still in flight on the queue.
         """
         _check_range("--max", max_, 1)
         _check_range("--threads", threads, 1, MAX_THREADS)
@@ -302,9 +359,11 @@ def register(app: typer.Typer) -> None:
 
         Uses an SQS message move task where the endpoint has them (the emulator does not), otherwise
         moves messages itself: each is sent to the main queue first and deleted from the DLQ only once
-        sent, keeping its body, attributes and FIFO group id (with a fresh deduplication id).
+        sent, keeping its body, attributes and FIFO group id (with a fresh deduplication id). Afterwards
+        both queues' counts are re-read: exit 1 when the main queue did not grow by the number moved, or
+        when messages the redrive deleted are still in flight on the DLQ.
         """
-        from ..queues import DLQ, MAIN, queue_stats
+        from ..queues import DLQ, MAIN, queue_stats, settle_delays
         from ..redrive import RATE_MAX, RATE_MIN, redrive, single_attempt_client
 
         _check_range("--max", max_, 1)
@@ -329,10 +388,13 @@ def register(app: typer.Typer) -> None:
                 threads=threads,
                 progress=advance,
                 notify=ctx.out.info,
+                settle=settle_delays(aws),
             )
         ctx.out.emit(result.as_dict(), lambda o: _render_redrive(o, result, dead.name, main.name))
         consumed = result.consumed
         if consumed is None:
+            if _report_check(ctx.out, result.check):
+                raise typer.Exit(1)
             return
         _list_failures(ctx.out, consumed.errors, "messages were not moved and are still on the DLQ")
         _list_failures(ctx.out, consumed.delete_failed, "messages were sent but not deleted: they are on both queues")
@@ -341,7 +403,8 @@ def register(app: typer.Typer) -> None:
         if consumed.interrupted:
             sys.stderr.write("interrupted: stopped after the batches in hand\n")
             raise typer.Exit(130)
-        if consumed.errors or consumed.delete_failed:
+        mismatch = _report_check(ctx.out, result.check)
+        if consumed.errors or consumed.delete_failed or mismatch:
             raise typer.Exit(1)
 
     @app.command("replay")
@@ -353,6 +416,14 @@ def register(app: typer.Typer) -> None:
             typer.Option("--rate", metavar="N", help="At most N messages per second.", show_default=False),
         ] = None,
         dry_run: DryRunOpt = False,
+        skip_invalid: Annotated[
+            bool,
+            typer.Option(
+                "--skip-invalid",
+                help="Skip torn and invalid lines (each is named) and send the others. A torn line (a drain "
+                "killed mid-write) loses nothing: its messages were never deleted from the queue.",
+            ),
+        ] = False,
         config: ConfigOpt = None,
         json: JsonOpt = False,
         region: RegionOpt = None,
@@ -364,33 +435,55 @@ def register(app: typer.Typer) -> None:
         Every line is checked before anything is sent. A message id that appears more than once (a
         drain killed between fsync and delete drains it again) is sent once: replay keeps the ids it has
         sent in memory, one per archive line (about 130 bytes each). FIFO messages keep their group id
-        and get a fresh deduplication id.
+        and get a fresh deduplication id. Afterwards the queue's counts are re-read: exit 1 when it did
+        not grow by the number sent.
         """
-        from ..queues import queue_url
+        from ..queues import queue_stats, settle_delays
         from ..redrive import read_archive, replay
 
         _check_range("--rate", rate, 0.1)
         ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
-        _, name = _queue_name(ctx, dlq)
-        summary = read_archive(archive, fifo=ctx.config.queue.fifo, queue=name)
+        role, name = _queue_name(ctx, dlq)
+        summary = read_archive(archive, fifo=ctx.config.queue.fifo, queue=name, skip_invalid=skip_invalid)
+        _warn_skipped(ctx.out, summary)
         aws = ctx.target()
         sqs = aws.client("sqs")
-        url = queue_url(sqs, name, where=aws.describe_endpoint())
+        stats = queue_stats(sqs, role, name, where=aws.describe_endpoint())
         unique = summary.messages - summary.duplicates
+        skipped = {"skipped_invalid": summary.skipped_count, "skipped_invalid_lines": summary.skipped_lines}
         if dry_run:
             ctx.out.emit(
-                {"sent": 0, "would_send": unique, "duplicates": summary.duplicates, "queue": name, "dry_run": True},
+                {
+                    "sent": 0,
+                    "would_send": unique,
+                    "duplicates": summary.duplicates,
+                    "queue": name,
+                    "dry_run": True,
+                    **skipped,
+                },
                 lambda o: o.line(
                     f"would send {unique} messages from {archive} to {name} "
                     f"({summary.duplicates} repeated message ids skipped); dry run: nothing was sent"
+                    + (f"\n{_skipped_line(summary)}" if summary.skipped_count else "")
                 ),
             )
             return
         with progress_bar(ctx.out, unique, f"replaying to {name}") as advance:
-            result = replay(sqs, url, name, summary.stream(), rate=rate, progress=advance)
+            result = replay(
+                sqs,
+                stats.url,
+                name,
+                summary.stream(),
+                rate=rate,
+                progress=advance,
+                before=stats,
+                settle=settle_delays(aws),
+            )
+        result.skipped_invalid, result.skipped_invalid_lines = summary.skipped_count, summary.skipped_lines
         ctx.out.emit(result.as_dict(), lambda o: _render_replay(o, result, summary))
         _list_failures(ctx.out, result.failed, "messages could not be sent")
-        if result.failed:
+        mismatch = _report_check(ctx.out, result.check)
+        if result.failed or mismatch:
             raise typer.Exit(1)
 
     @app.command("purge")

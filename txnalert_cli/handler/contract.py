@@ -73,6 +73,8 @@ CURRENCY_SYMBOLS: dict[str, str] = {"USD": "$", "EUR": "€", "GBP": "£", "JPY"
 
 MAX_AMOUNT = Decimal("1000000000000")  # 1e12
 MAX_ABS_BALANCE = Decimal("1000000000000000")  # 1e15
+# The contract's own limits are long digit runs but no one's account: reasons quote them readable.
+_NOT_PII_DIGITS = frozenset({str(MAX_AMOUNT), str(MAX_ABS_BALANCE)})
 MAX_EMAIL_LENGTH = 254
 MAX_CUSTOMER_NAME_LENGTH = 200
 
@@ -84,6 +86,9 @@ _EMAIL_LOCAL_RE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$
 _EMAIL_LABEL_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 # Anything that looks like an address inside free text (error messages, reasons) for redact_text().
 _EMAIL_IN_TEXT_RE = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
+# ... and any run of this many digits or more: it could be an account number (redact_text keeps its last 4).
+PII_DIGITS = 6
+_DIGITS_IN_TEXT_RE = re.compile("[0-9]{" + str(PII_DIGITS) + ",}")
 _TIMESTAMP_RE = re.compile(
     r"(?P<year>[0-9]{4})-(?P<month>[0-9]{2})-(?P<day>[0-9]{2})[Tt]"
     r"(?P<hour>[0-9]{2}):(?P<minute>[0-9]{2})"
@@ -96,11 +101,11 @@ class InvalidTransaction(ValueError):
     """A message that breaks the contract. `reasons` lists every problem, each naming its field.
 
     `transaction_id` is set when the message carried a well-formed one (for log correlation).
-    Reasons never contain a full email address or account number.
+    Reasons never contain a full email address or account number: each goes through `redact_text`.
     """
 
     def __init__(self, reasons: list[str], transaction_id: str | None = None) -> None:
-        self.reasons: list[str] = list(reasons)
+        self.reasons: list[str] = [redact_text(reason) for reason in reasons]
         self.transaction_id = transaction_id
         super().__init__("; ".join(self.reasons))
 
@@ -201,9 +206,50 @@ def mask_account(account_id: str) -> str:
     return "****" + account_suffix(account_id)
 
 
+def _mask_digits(match: re.Match[str]) -> str:
+    digits = match.group(0)
+    return digits if digits in _NOT_PII_DIGITS else mask_account(digits)
+
+
 def redact_text(text: str) -> str:
-    """Mask every email-address-looking token in free text (error messages, reasons) for logs."""
-    return _EMAIL_IN_TEXT_RE.sub(lambda match: mask_email(match.group(0)), text)
+    """Free text (error messages, reasons, log lines) made log-safe: every email-address-looking token
+    masked ("c***@example.com"), and every run of 6 or more digits, which could be an account number,
+    masked to its last 4 ("****7788"). The contract's own limits (1000000000000, ...) stay readable."""
+    text = _EMAIL_IN_TEXT_RE.sub(lambda match: mask_email(match.group(0)), text)
+    return _DIGITS_IN_TEXT_RE.sub(_mask_digits, text)
+
+
+# Fields holding an address or an account, whatever their text looks like: masked whole.
+EMAIL_FIELDS = frozenset({"email"})
+ACCOUNT_FIELDS = frozenset({"account_id", "account"})
+
+
+def redact_value(value: Any, *, keep: frozenset[str] = frozenset()) -> Any:
+    """A decoded JSON value (a message body, a log record) made log-safe, recursively: `email` fields masked
+    as addresses, `account_id`/`account` fields as accounts, every other string through `redact_text`, and
+    numbers with a run of 6 digits or more masked like digit runs (they become strings). Keys in `keep` are
+    left as they are (identifiers such as message ids, which are no one's personal data)."""
+    if isinstance(value, dict):
+        out: dict[Any, Any] = {}
+        for key, item in value.items():
+            if key in keep:
+                out[key] = item
+            elif key in EMAIL_FIELDS and isinstance(item, str):
+                out[key] = mask_email(item)
+            elif key in ACCOUNT_FIELDS and isinstance(item, str | int) and not isinstance(item, bool):
+                out[key] = mask_account(str(item))
+            else:
+                out[key] = redact_value(item, keep=keep)
+        return out
+    if isinstance(value, list):
+        return [redact_value(item, keep=keep) for item in value]
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        text = str(value)
+        redacted = redact_text(text)
+        return value if redacted == text else redacted
+    return value
 
 
 def message_attributes(txn: Transaction) -> dict[str, dict[str, str]]:
@@ -295,7 +341,7 @@ def _json_type(value: object) -> str:
 
 def _show(value: object, limit: int = 40) -> str:
     """A short, quoted, log-safe rendering of a bad value: truncated, control characters escaped,
-    email addresses masked."""
+    email addresses and runs of 6 or more digits masked (`redact_text`)."""
     text = value if isinstance(value, str) else str(value)
     text = redact_text(text)
     if len(text) > limit:
