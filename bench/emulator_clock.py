@@ -47,7 +47,7 @@ import moto.sqs.models as sqs_models  # noqa: E402
 from botocore.config import Config as BotoConfig  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
 
-from txnalert_cli.emulator import (  # noqa: E402
+from txnalert_cli.local.emulator import (  # noqa: E402
     LOOPBACK,
     fix_docker_client_property,
     fix_lambda_without_docker,

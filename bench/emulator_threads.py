@@ -57,7 +57,7 @@ def serve(port: int, fixed: bool) -> None:
 
     from moto.server import ThreadedMotoServer
 
-    from txnalert_cli import emulator
+    from txnalert_cli.local import emulator
 
     logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
     emulator.fix_lambda_without_docker()
@@ -124,7 +124,7 @@ def new_queue(sqs: Any, prefix: str) -> str:
 
 
 def run_drain(sqs: Any, n: int, visibility: int, workdir: Path) -> dict[str, float]:
-    from txnalert_cli.drain import Archive, drain
+    from txnalert_cli.queue.drain import Archive, drain
 
     url = new_queue(sqs, "bench-drain")
     seed(sqs, url, n)
@@ -154,7 +154,7 @@ def run_drain(sqs: Any, n: int, visibility: int, workdir: Path) -> dict[str, flo
 
 
 def run_redrive(sqs: Any, n: int, visibility: int) -> dict[str, float]:
-    from txnalert_cli.redrive import manual_move
+    from txnalert_cli.queue.redrive import manual_move
 
     dlq, main = new_queue(sqs, "bench-dlq"), new_queue(sqs, "bench-main")
     seed(sqs, dlq, n)

@@ -1,6 +1,6 @@
 """send-test's client cost per message: txnalert's Sender against the plainest boto3 loop.
 
-The emulator runs in its own process (`python -m txnalert_cli.emulator --port P`, fixes applied), so
+The emulator runs in its own process (`python -m txnalert_cli.local.emulator --port P`, fixes applied), so
 `time.process_time()` of this process is the client's CPU only (every thread of it); the emulator's
 CPU is read from /proc for context. Each run sends N generated transactions
 (`sending.generate(GenerateOptions(count=N))`) to a new queue, deleted afterwards:
@@ -41,11 +41,11 @@ for _name, _value in (
 ):
     os.environ.setdefault(_name, _value)
 
-from txnalert_cli import sending  # noqa: E402
 from txnalert_cli.aws import Aws  # noqa: E402
 from txnalert_cli.config import builtin_example  # noqa: E402
-from txnalert_cli.emulator import LOOPBACK, answers  # noqa: E402
 from txnalert_cli.handler.contract import message_attributes  # noqa: E402
+from txnalert_cli.local.emulator import LOOPBACK, answers  # noqa: E402
+from txnalert_cli.queue import sending  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -84,7 +84,7 @@ def free_port() -> int:
 def start_emulator() -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "txnalert_cli.emulator", "--port", str(port)],
+        [sys.executable, "-m", "txnalert_cli.local.emulator", "--port", str(port)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -25,7 +25,7 @@ logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per moto requ
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
     """The emulator as moto's ThreadedMotoServer on a free port; yields its URL."""
-    from txnalert_cli.emulator import start_in_thread
+    from txnalert_cli.local.emulator import start_in_thread
 
     emulator = start_in_thread(port=0)
     try:

@@ -26,7 +26,9 @@ from txnalert_cli import config as cfg
 from txnalert_cli.aws import Aws
 from txnalert_cli.cli import app
 from txnalert_cli.cli.resources import describe_change
-from txnalert_cli.deploy import (
+from txnalert_cli.errors import ApplyError, ConfigError, ResourceConflict
+from txnalert_cli.handler.app import Settings
+from txnalert_cli.infra.package import (
     HANDLER_ENTRY,
     RUNTIME_PROVIDED,
     build_package,
@@ -35,11 +37,9 @@ from txnalert_cli.deploy import (
     handler_files,
     normalize_policy,
 )
-from txnalert_cli.errors import ApplyError, ConfigError, ResourceConflict
-from txnalert_cli.handler.app import Settings
-from txnalert_cli.queues import find_queue_url
-from txnalert_cli.resources import ENABLED_STATES, TRANSITIONAL_STATES, plan_and_apply
-from txnalert_cli.worker import handler_settings
+from txnalert_cli.infra.resources import ENABLED_STATES, TRANSITIONAL_STATES, plan_and_apply
+from txnalert_cli.local.worker import handler_settings
+from txnalert_cli.queue.inspect import find_queue_url
 
 runner = CliRunner()
 ACCOUNT = "123456789012"  # moto's
@@ -199,7 +199,7 @@ def package() -> Any:
 
 
 def test_zip_is_deterministic(package: Any) -> None:
-    from txnalert_cli import deploy
+    from txnalert_cli.infra import package as deploy
 
     deploy._ZIP_CACHE.clear()  # a real second build, not the in-process cache's copy
     again = build_package(cfg.loads("queue: {name: txq}\n", "t.yaml"))
@@ -214,7 +214,7 @@ def test_zip_is_deterministic(package: Any) -> None:
 
 
 def test_the_zip_cache_is_keyed_on_every_file() -> None:
-    from txnalert_cli.deploy import build_zip
+    from txnalert_cli.infra.package import build_zip
 
     one = build_zip({"a.py": b"x = 1\n", "b.py": b"y = 2\n"})
     assert build_zip({"a.py": b"x = 1\n", "b.py": b"y = 2\n"}) is one  # same contents: the cached bytes

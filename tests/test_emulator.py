@@ -19,7 +19,7 @@ import boto3
 import pytest
 
 from tests.conftest import moto_data
-from txnalert_cli import emulator
+from txnalert_cli.local import emulator
 
 
 def _client(service: str, url: str):

@@ -232,7 +232,7 @@ def _deny_log_reads(**kwargs: Any) -> Any:
 
 
 def test_smoke_fails_at_once_from_the_worker_even_when_the_logs_cannot_be_read(endpoint: str, tmp_path: Path) -> None:
-    from txnalert_cli.smoke import run_smoke
+    from txnalert_cli.local.smoke import run_smoke
 
     aws, config = _smoke_aws(setup(tmp_path, endpoint))
     aws.client("sesv2").meta.events.register(
@@ -269,7 +269,7 @@ def test_smoke_fails_at_once_from_the_worker_even_when_the_logs_cannot_be_read(e
 def test_smoke_names_a_retryable_failure(
     endpoint: str, tmp_path: Path, fast: bool, timeout: int, expected: str
 ) -> None:
-    from txnalert_cli.smoke import run_smoke
+    from txnalert_cli.local.smoke import run_smoke
 
     aws, config = _fast_retries(tmp_path, endpoint) if fast else _smoke_aws(setup(tmp_path, endpoint))
     aws.client("sesv2").meta.events.register(
@@ -280,7 +280,7 @@ def test_smoke_names_a_retryable_failure(
 
 
 def test_smoke_waits_through_a_retryable_failure_it_can_outlast_and_says_so(endpoint: str, tmp_path: Path) -> None:
-    from txnalert_cli.smoke import run_smoke
+    from txnalert_cli.local.smoke import run_smoke
 
     aws, config = _fast_retries(tmp_path, endpoint)
     throttle = _ses_error("Throttling", 400, "Maximum sending rate exceeded.", times=1)

@@ -23,11 +23,11 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import EndpointConnectionError
 from typer.testing import CliRunner
 
-from txnalert_cli import sending
 from txnalert_cli.cli import app
 from txnalert_cli.errors import EndpointUnreachable, InputError, UsageError
 from txnalert_cli.handler.contract import Transaction, parse_transaction
-from txnalert_cli.sending import (
+from txnalert_cli.queue import sending
+from txnalert_cli.queue.sending import (
     MAX_BATCH_ENTRIES,
     BatchBuilder,
     GenerateOptions,

@@ -25,9 +25,9 @@ from tests.test_deploy import (
 )
 from txnalert_cli import config as cfg
 from txnalert_cli.aws import Aws
-from txnalert_cli.deploy import build_package
 from txnalert_cli.errors import ApplyError
-from txnalert_cli.teardown import apply_teardown, plan_teardown
+from txnalert_cli.infra.package import build_package
+from txnalert_cli.infra.teardown import apply_teardown, plan_teardown
 
 MAPPING = f"txq -> {FUNCTION}"
 ALL = [

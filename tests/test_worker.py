@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from tests.conftest import moto_data
 from txnalert_cli.aws import Aws
 from txnalert_cli.config import parse
-from txnalert_cli.worker import LogSink, Worker, build_worker, lambda_record
+from txnalert_cli.local.worker import LogSink, Worker, build_worker, lambda_record
 
 runner = CliRunner()
 REPO = Path(__file__).resolve().parents[1]
@@ -608,7 +608,7 @@ def test_demo_with_a_fifo_config(tmp_path: Path) -> None:
 
 
 def test_handler_settings_mirror_the_config() -> None:
-    from txnalert_cli.worker import handler_settings
+    from txnalert_cli.local.worker import handler_settings
 
     config = parse(
         {

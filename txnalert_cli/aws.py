@@ -61,7 +61,7 @@ def resolve_endpoint(config: Config) -> str | None:
     the running emulator for "local", or the URL given."""
     value = config.aws.endpoint_url
     if value == "local":
-        from .emulator import local_url
+        from .local.emulator import local_url
 
         return local_url()
     return value or None

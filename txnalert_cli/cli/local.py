@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .. import emulator
+from ..local import emulator
 from ..output import Output
 from .options import JsonOpt
 

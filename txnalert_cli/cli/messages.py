@@ -158,8 +158,8 @@ def register(app: typer.Typer) -> None:
         SQS rejects one entry of a batch but accepts a later one of the same account, the re-sent entry
         lands after it: a warning names it).
         """
-        from .. import sending
-        from ..queues import queue_url
+        from ..queue import sending
+        from ..queue.inspect import queue_url
 
         ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json, sends=True)
         max_size = ctx.config.queue.max_message_size
@@ -239,7 +239,7 @@ def register(app: typer.Typer) -> None:
         Peeked bodies are masked: email addresses (c***@example.com), account numbers (****7890) and any run
         of 6 or more digits. --show-pii shows them raw, with a warning.
         """
-        from ..queues import inspect
+        from ..queue.inspect import inspect
 
         if watch and (json or peek):
             raise UsageError("--watch cannot be combined with --json or --peek")

@@ -56,7 +56,7 @@ def _details(record: dict[str, Any]) -> str:
 
 
 def _render_doctor(out: Output, report: Any) -> None:
-    from ..doctor import MARKS
+    from ..infra.doctor import MARKS
 
     out.table(["", "CHECK", "DETAIL", "FIX"], [(MARKS[c.status], c.name, c.detail, c.fix) for c in report.checks])
     counts = {status: sum(1 for c in report.checks if c.status == status) for status in MARKS}
@@ -73,7 +73,7 @@ def register(app: typer.Typer) -> None:
         endpoint_url: EndpointOpt = None,
     ) -> None:
         """Audit every resource the config names; exit 1 on any failure. Example: txnalert doctor --json"""
-        from ..doctor import run_doctor
+        from ..infra.doctor import run_doctor
 
         ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
         report = run_doctor(ctx.aws(), ctx.config)
@@ -103,7 +103,7 @@ def register(app: typer.Typer) -> None:
         Fails at once, naming the reason, when the handler fails the transaction for good (invalid, rejected by
         SES), or for a retryable reason when SQS's retry (one visibility timeout later) cannot come in time.
         """
-        from ..smoke import check_junit_path, run_smoke, write_junit
+        from ..local.smoke import check_junit_path, run_smoke, write_junit
 
         ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json, sends=True)
         if junit:

@@ -14,9 +14,9 @@ from .messages import progress_bar
 from .options import ConfigOpt, Ctx, DryRunOpt, EndpointOpt, JsonOpt, ProfileOpt, RegionOpt
 
 if TYPE_CHECKING:
-    from ..drain import DrainResult
-    from ..queues import MoveCheck, QueueStats
-    from ..redrive import ArchiveSummary, RedriveResult, ReplayResult
+    from ..queue.drain import DrainResult
+    from ..queue.inspect import MoveCheck, QueueStats
+    from ..queue.redrive import ArchiveSummary, RedriveResult, ReplayResult
 
 MAX_THREADS = 16
 MAX_LISTED_FAILURES = 10
@@ -37,7 +37,7 @@ def _check_range(flag: str, value: float | None, lo: float, hi: float | None = N
 
 
 def _queue_name(ctx: Ctx, dlq: bool) -> tuple[str, str]:
-    from ..queues import DLQ, MAIN
+    from ..queue.inspect import DLQ, MAIN
 
     return (DLQ, ctx.config.queue.dlq.name) if dlq else (MAIN, ctx.config.queue.name)
 
@@ -106,7 +106,7 @@ def _early_stop(result: DrainResult, stats: QueueStats) -> str | None:
     """Why the drain stopped with messages it should have drained perhaps left behind; None if it did not.
 
     Stopping at --max is a success; an error or Ctrl-C is reported on its own."""
-    from ..drain import MAX_IDLE_RECEIVES
+    from ..queue.drain import MAX_IDLE_RECEIVES
 
     stopped = result.consumed.stopped
     if stopped == "idle":
@@ -133,7 +133,7 @@ def _early_stop(result: DrainResult, stats: QueueStats) -> str | None:
 
 
 def _drain_notes(out: Output, result: DrainResult, stats: QueueStats, limit: int | None) -> None:
-    from ..drain import VISIBILITY_TIMEOUT
+    from ..queue.drain import VISIBILITY_TIMEOUT
 
     c = result.consumed
     if c.skipped:
@@ -171,8 +171,8 @@ def _run_drain(
     match: str | None,
     threads: int,
 ) -> None:
-    from ..drain import Archive, check_archive_path, default_archive_path, drain
-    from ..queues import queue_stats, settle_delays
+    from ..queue.drain import Archive, check_archive_path, default_archive_path, drain
+    from ..queue.inspect import queue_stats, settle_delays
 
     role, name = _queue_name(ctx, dlq)
     path = Path(to) if to else default_archive_path(name)
@@ -363,8 +363,8 @@ def register(app: typer.Typer) -> None:
         both queues' counts are re-read: exit 1 when the main queue did not grow by the number moved, or
         when messages the redrive deleted are still in flight on the DLQ.
         """
-        from ..queues import DLQ, MAIN, queue_stats, settle_delays
-        from ..redrive import RATE_MAX, RATE_MIN, redrive, single_attempt_client
+        from ..queue.inspect import DLQ, MAIN, queue_stats, settle_delays
+        from ..queue.redrive import RATE_MAX, RATE_MIN, redrive, single_attempt_client
 
         _check_range("--max", max_, 1)
         _check_range("--rate", rate, RATE_MIN, RATE_MAX)
@@ -438,8 +438,8 @@ def register(app: typer.Typer) -> None:
         and get a fresh deduplication id. Afterwards the queue's counts are re-read: exit 1 when it did
         not grow by the number sent.
         """
-        from ..queues import queue_stats, settle_delays
-        from ..redrive import read_archive, replay
+        from ..queue.inspect import queue_stats, settle_delays
+        from ..queue.redrive import read_archive, replay
 
         _check_range("--rate", rate, 0.1)
         ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
@@ -501,8 +501,8 @@ def register(app: typer.Typer) -> None:
         Nothing is kept: `txnalert drain` keeps a copy. Without a terminal to ask on, --yes is required.
         An empty queue is left alone (PurgeQueue would lock the queue's purges for 60 seconds).
         """
-        from ..drain import purge
-        from ..queues import queue_stats
+        from ..queue.drain import purge
+        from ..queue.inspect import queue_stats
 
         ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
         role, name = _queue_name(ctx, dlq)

@@ -135,7 +135,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Start SES verification; show status, DKIM records, sandbox and quota.
         Example: txnalert verify-identity alerts@example.com --wait"""
-        from ..identities import verify
+        from ..infra.identities import verify
 
         ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
         result = verify(ctx.aws(), ctx.config, identities or None, wait=wait, timeout=timeout)
@@ -173,7 +173,7 @@ def register(app: typer.Typer) -> None:
         """
         import sys
 
-        from ..worker import LogSink, build_worker
+        from ..local.worker import LogSink, build_worker
         from .messages import live_line
 
         ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json, sends=True)
@@ -208,7 +208,7 @@ def register(app: typer.Typer) -> None:
         endpoint_url: EndpointOpt = None,
     ) -> None:
         """List the emails the emulator accepted. Example: txnalert outbox --limit 5"""
-        from ..outbox import fetch
+        from ..local.outbox import fetch
 
         ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
         emails = fetch(ctx.aws().effective_endpoint("ses"))[-limit:]
@@ -225,7 +225,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the whole pipeline offline on a throwaway emulator. Example: txnalert demo --count 25"""
         from .. import config as config_module
-        from ..demo import run_demo
+        from ..local.demo import run_demo
 
         out = Output(json)
         cfg = config_module.load(config) if config else config_module.builtin_example()

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ..errors import UsageError
+from ..infra.resources import CREATE, LAMBDA_KINDS, MAPPING, QUEUE, UPDATE, Plan
 from ..output import Output
-from ..resources import CREATE, LAMBDA_KINDS, MAPPING, QUEUE, UPDATE, Plan
 from .options import (
     PENDING_CHANGES,
     ApplyYesOpt,
@@ -27,8 +27,8 @@ from .options import (
 
 if TYPE_CHECKING:
     from ..aws import Aws
-    from ..deploy import FunctionPackage
-    from ..teardown import TeardownPlan
+    from ..infra.package import FunctionPackage
+    from ..infra.teardown import TeardownPlan
 
 EMULATOR_TRIGGER_NOTE = (
     "note: on the emulator the SQS trigger is created disabled (moto would not run the function's code): "
@@ -117,8 +117,8 @@ def _run(
     detailed_exitcode: bool,
     kinds: frozenset[str] | None = None,
 ) -> None:
-    from ..deploy import is_emulator
-    from ..resources import plan_and_apply
+    from ..infra.package import is_emulator
+    from ..infra.resources import plan_and_apply
 
     check_detailed_exitcode(detailed_exitcode, dry_run)
     ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
@@ -155,7 +155,7 @@ def _deploy(
     yes: bool,
     detailed_exitcode: bool,
 ) -> None:
-    from ..deploy import build_package, is_emulator, write_package
+    from ..infra.package import build_package, is_emulator, write_package
 
     if zip_only is not None and detailed_exitcode:
         raise UsageError("--zip-only and --detailed-exitcode: --zip-only makes no plan; drop --detailed-exitcode")
@@ -172,7 +172,7 @@ def _deploy(
             lambda o: o.line(f"wrote {zip_only}: {package.size} bytes, sha256 {package.sha256}"),
         )
         return
-    from ..resources import plan_and_apply
+    from ..infra.resources import plan_and_apply
 
     aws = ctx.target()
     plan, applied = plan_and_apply(
@@ -230,8 +230,8 @@ def _teardown(
     force: bool,
     include_identities: bool,
 ) -> None:
-    from ..deploy import is_emulator
-    from ..teardown import apply_teardown, check_force, plan_teardown
+    from ..infra.package import is_emulator
+    from ..infra.teardown import apply_teardown, check_force, plan_teardown
 
     ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
     aws = ctx.target()

@@ -4,7 +4,7 @@ Two ways to run it:
 - in-process, on a thread and a free loopback port (`start_in_thread`), for `txnalert demo` and the tests;
 - detached, in its own process (`txnalert local up`), its pid and port kept in a per-user state file.
 
-`python -m txnalert_cli.emulator --port N` is the detached process's entry point.
+`python -m txnalert_cli.local.emulator --port N` is the detached process's entry point.
 Importing this module does not import moto; `apply_moto_fixes()` does.
 """
 
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import EmulatorError
+from ..errors import EmulatorError
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_PORT = 4566
@@ -350,7 +350,7 @@ def _pid_alive(pid: int) -> bool:
     cmdline = Path(f"/proc/{pid}/cmdline")
     if cmdline.exists():  # Linux: make sure the pid was not reused by something else
         with contextlib.suppress(OSError):
-            return b"txnalert_cli.emulator" in cmdline.read_bytes()
+            return b"txnalert_cli.local.emulator" in cmdline.read_bytes()
     return True
 
 
@@ -413,7 +413,7 @@ def up(port: int = DEFAULT_PORT, timeout: float = 30.0) -> tuple[EmulatorStatus,
     log_path = directory / "emulator.log"
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "txnalert_cli.emulator", "--port", str(port)],
+            [sys.executable, "-m", "txnalert_cli.local.emulator", "--port", str(port)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

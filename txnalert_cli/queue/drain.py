@@ -30,10 +30,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import TxnalertError, UsageError, error_code, from_botocore
+from ..errors import TxnalertError, UsageError, error_code, from_botocore
 
 if TYPE_CHECKING:
-    from .queues import MoveCheck, QueueStats
+    from .inspect import MoveCheck, QueueStats
 
 RECEIVE_BATCH = 10
 # Long enough to cover writing, fsyncing and deleting one batch, so that no message of a batch in
@@ -572,7 +572,7 @@ class Consumer:
         return len(messages) - len(failed)
 
     def _release_handles(self, handles: list[str]) -> None:
-        from .queues import release
+        from .inspect import release
 
         release(self.sqs, self.url, handles)
 
@@ -655,7 +655,7 @@ def drain(
     result = DrainResult(queue=queue, archive=archive.path if archive else None, consumed=consumer.run())
     consumed = result.consumed
     if before is not None and consumed.error is None and not consumed.interrupted:
-        from .queues import check_move
+        from .inspect import check_move
 
         result.check = check_move(
             sqs, source=before, left_in_flight=left_in_flight(consumed), what="drain", delays=settle

@@ -21,9 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .config import VISIBILITY_FACTOR, Config
-from .errors import TxnalertError, error_code, from_botocore
-from .handler.contract import mask_account, mask_email
+from ..config import VISIBILITY_FACTOR, Config
+from ..errors import TxnalertError, error_code, from_botocore
+from ..handler.contract import mask_account, mask_email
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 MARKS = {OK: "✔", WARN: "⚠", FAIL: "✘"}
@@ -272,7 +272,7 @@ class Doctor:
             self.add("encryption (SSE)", OK, "both queues encrypted at rest")
 
     def tls_only(self) -> None:
-        from .deploy import normalize_policy
+        from .package import normalize_policy
 
         if not self.queue_attrs:
             self.add("TLS-only queue policy", FAIL, "the queues do not exist", "run `txnalert setup`")
@@ -340,7 +340,7 @@ class Doctor:
     def identities(self) -> None:
         """The configured identities are verified, and so is the sender's address or domain (SES rejects
         every email from an unverified sender)."""
-        from .config import sender_identity_in
+        from ..config import sender_identity_in
         from .identities import SUCCESS, identity_statuses
 
         names = list(self.config.ses.identities)
@@ -425,7 +425,7 @@ class Doctor:
     # --- Lambda ---
 
     def function_check(self) -> None:
-        from .deploy import HANDLER_ENTRY
+        from .package import HANDLER_ENTRY
 
         self._function_timeout()
         fn = self.function or {}
@@ -448,7 +448,7 @@ class Doctor:
             self.add("function", OK, f"{name} Active, last update Successful, {fn.get('Runtime')}, {fn.get('Handler')}")
 
     def trigger(self) -> None:
-        from .deploy import is_emulator
+        from .package import is_emulator
         from .resources import ENABLED_STATES, find_mappings
 
         fn = self.function or {}
@@ -484,8 +484,8 @@ class Doctor:
             self.add("trigger", OK, f"{state}, batch {lam.batch_size}, ReportBatchItemFailures on")
 
     def concurrency(self) -> None:
-        from .deploy import EMAILS_PER_SECOND_PER_INVOCATION, concurrency_for_send_rate
         from .identities import account_status
+        from .package import EMAILS_PER_SECOND_PER_INVOCATION, concurrency_for_send_rate
 
         if self.mapping is None:
             self.add("concurrency vs SES rate", FAIL, "no trigger to check", "run `txnalert setup`")
@@ -529,7 +529,7 @@ class Doctor:
 
     def _role_documents(self, role: str) -> list[tuple[str, dict[str, Any]]]:
         """Every policy that grants the role something: its inline policies and attached managed ones."""
-        from .deploy import normalize_policy
+        from .package import normalize_policy
 
         iam = self.aws.client("iam")
         documents: list[tuple[str, dict[str, Any]]] = []
@@ -549,7 +549,7 @@ class Doctor:
         """Least privilege, checked both ways: every (action, resource) the handler needs is granted, and
         nothing else is: no "*", no wildcard ARN, no extra action, no NotAction/NotResource, in any policy
         of the role (inline or attached)."""
-        from .deploy import PolicyInputs, function_policy
+        from .package import PolicyInputs, function_policy
 
         role = self.config.lambda_.role_name
         try:

@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .config import Config
-from .errors import UsageError
+from ..config import Config
+from ..errors import UsageError
 
 # Malformed messages the bank's core app might produce; each must end in the DLQ with a reason.
 MALFORMED = [
@@ -81,12 +81,12 @@ class DemoResult:
 
 def run_demo(config: Config, *, count: int = 25, progress: Any = None) -> DemoResult:
     """Run the demo on a fresh in-process emulator (the config's endpoint is replaced by it)."""
-    from .aws import Aws
+    from ..aws import Aws
+    from ..infra.resources import plan_and_apply
+    from ..queue.inspect import queue_stats
+    from ..queue.sending import GenerateOptions, Sender, generate
     from .emulator import start_in_thread
     from .outbox import fetch
-    from .queues import queue_stats
-    from .resources import plan_and_apply
-    from .sending import GenerateOptions, Sender, generate
     from .worker import LogSink, build_worker
 
     if count < 1:
@@ -189,7 +189,7 @@ def main_depth(sqs: Any, url: str) -> int:
 
 
 def _read_dlq(sqs: Any, url: str, worker: Any) -> list[dict[str, Any]]:
-    from .queues import peek
+    from ..queue.inspect import peek
 
     messages = peek(sqs, url, 100, wait_seconds=0)
     return [

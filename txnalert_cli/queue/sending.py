@@ -30,8 +30,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError, TxnalertError, UsageError, from_botocore
-from .handler.contract import (
+from ..errors import InputError, TxnalertError, UsageError, from_botocore
+from ..handler.contract import (
     CURRENCY_DECIMALS,
     InvalidTransaction,
     Transaction,

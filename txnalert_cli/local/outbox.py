@@ -15,7 +15,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import EndpointUnreachable, TxnalertError
+from ..errors import EndpointUnreachable, TxnalertError
 
 
 class OutboxUnavailable(TxnalertError):

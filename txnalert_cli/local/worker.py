@@ -26,8 +26,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import Config
-from .errors import TxnalertError
+from ..config import Config
+from ..errors import TxnalertError
 
 RECEIVE_MAX = 10  # SQS's per-call maximum
 # One receive_batch() long-polls at most this long before the run loop looks again (until-empty: at the queue).
@@ -477,7 +477,7 @@ class Worker:
 
     def _read_queue(self, stats: WorkerStats) -> None:
         """The queue's visibility timeout and redrive policy, and its DLQ's depth before the run."""
-        from .queues import find_queue_url
+        from ..queue.inspect import find_queue_url
 
         attrs = self.sqs.get_queue_attributes(
             QueueUrl=self.queue_url, AttributeNames=["VisibilityTimeout", "RedrivePolicy"]
@@ -662,7 +662,7 @@ def _graceful_interrupt(worker: Worker) -> Iterator[None]:
 
 def handler_settings(config: Config) -> Any:
     """The handler's settings from the config: what `deploy` puts in the function's environment."""
-    from .handler.app import Settings
+    from ..handler.app import Settings
 
     return Settings(
         sender=config.ses.sender,
@@ -691,9 +691,9 @@ def build_worker(
 
     cloudwatch: write the handler's log lines to the function's log group, as Lambda would (default:
     on the emulator or any loopback endpoint, where no Lambda writes them)."""
-    from .handler.app import AlertHandler
-    from .logs import CloudWatchWriter, log_group
-    from .queues import queue_stats
+    from ..handler.app import AlertHandler
+    from ..logs import CloudWatchWriter, log_group
+    from ..queue.inspect import queue_stats
 
     stats = queue_stats(aws.client("sqs"), "main", config.queue.name, where=aws.describe_endpoint())
     sink = sink or LogSink()

@@ -38,8 +38,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .config import MANAGED_BY_KEY, MANAGED_BY_VALUE, RETENTION_MAX, Config, check_region_fits
-from .errors import (
+from ..config import MANAGED_BY_KEY, MANAGED_BY_VALUE, RETENTION_MAX, Config, check_region_fits
+from ..errors import (
     ApplyError,
     QueueNotFound,
     ResourceConflict,
@@ -47,11 +47,11 @@ from .errors import (
     error_code,
     from_botocore,
 )
-from .queues import NOT_FOUND_CODES as QUEUE_NOT_FOUND_CODES
-from .queues import find_queue_url
+from ..queue.inspect import NOT_FOUND_CODES as QUEUE_NOT_FOUND_CODES
+from ..queue.inspect import find_queue_url
 
 if TYPE_CHECKING:
-    from .deploy import FunctionPackage, PolicyInputs
+    from .package import FunctionPackage, PolicyInputs
 
 CREATE, UPDATE, UNCHANGED = "create", "update", "unchanged"
 QUEUE = "sqs-queue"
@@ -209,17 +209,17 @@ class RoleSpec:
 
     @property
     def policy_name(self) -> str:
-        from .deploy import INLINE_POLICY_NAME
+        from .package import INLINE_POLICY_NAME
 
         return INLINE_POLICY_NAME
 
     def trust_policy(self) -> dict[str, Any]:
-        from .deploy import trust_policy
+        from .package import trust_policy
 
         return trust_policy()
 
     def policy(self, account: str) -> dict[str, Any]:
-        from .deploy import function_policy
+        from .package import function_policy
 
         return function_policy(self.policy_inputs, account)
 
@@ -297,14 +297,14 @@ def desired(
         specs.append(ConfigurationSetSpec(name=config.ses.configuration_set, tags=config.resource_tags))
     lam = config.lambda_
     if wanted(ROLE):
-        from .deploy import PolicyInputs
+        from .package import PolicyInputs
 
         if sender_identity is None:
             raise ValueError("desired(): the role's policy needs sender_identity (identities.sender_identity)")
         inputs = PolicyInputs.from_config(config, region, sender_identity)
         specs.append(RoleSpec(name=lam.role_name, policy_inputs=inputs, tags=config.resource_tags))
     if wanted(FUNCTION):
-        from .deploy import build_package, function_environment
+        from .package import build_package, function_environment
 
         check_region_fits(config, region)
         specs.append(
@@ -490,7 +490,7 @@ def queue_arn_of(sqs: Any, url: str) -> str:
 def built_arn(aws: Any, account: str, service: str, resource: str) -> str:
     """The ARN of a regional resource by its name (it may not exist): a queue's is
     `built_arn(aws, account, "sqs", name)`, a function's `built_arn(aws, account, "lambda", f"function:{name}")`."""
-    from .deploy import build_arn
+    from .package import build_arn
 
     return build_arn(service, aws.region, account, resource)
 
@@ -619,7 +619,7 @@ class Planner:
     # --- IAM role ---
 
     def _plan_role(self, spec: RoleSpec) -> Change:
-        from .deploy import LAMBDA_PRINCIPAL, normalize_policy, policy_grants
+        from .package import LAMBDA_PRINCIPAL, normalize_policy, policy_grants
 
         iam = self.aws.client("iam")
         want_policy = spec.policy(self.account)
@@ -756,8 +756,8 @@ class Planner:
     def _max_concurrency(self, spec: MappingSpec) -> tuple[int, str]:
         if spec.max_concurrency is not None:
             return spec.max_concurrency, "lambda.max_concurrency"
-        from .deploy import concurrency_for_send_rate
         from .identities import account_status
+        from .package import concurrency_for_send_rate
 
         rate = account_status(self.aws).max_send_rate
         return concurrency_for_send_rate(rate), f"auto: SES max send rate {rate:g}/s"
@@ -852,7 +852,7 @@ class Planner:
         return Change(CONFIG_SET, spec.name, UPDATE if diff else UNCHANGED, diff, spec, {"arn": arn})
 
     def _plan_queue(self, spec: QueueSpec, queue_arns: dict[str, str | None]) -> Change:
-        from .deploy import normalize_policy, queue_policy
+        from .package import normalize_policy, queue_policy
 
         url = find_queue_url(self.sqs, spec.name)
         if url is None:
@@ -968,7 +968,7 @@ class Executor:
 
     @property
     def _waiter_config(self) -> dict[str, int]:
-        from .deploy import is_emulator
+        from .package import is_emulator
 
         # Lambda settles in seconds; the emulator at once (the first check passes, no sleep at all).
         return {"Delay": 1 if is_emulator(self.aws) else 2, "MaxAttempts": 150}
@@ -1159,7 +1159,7 @@ class Executor:
         if change.action == CREATE:
             url = self.sqs.create_queue(QueueName=spec.name, Attributes=attributes, tags=spec.tags)["QueueUrl"]
             if policy is None:  # the account was not readable when planning: the ARN SQS reports now
-                from .deploy import queue_policy
+                from .package import queue_policy
 
                 policy = queue_policy(queue_arn_of(self.sqs, url))
                 self.sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
@@ -1237,8 +1237,8 @@ def plan_and_apply(
 
     `package` replaces the zip built from the installed handler and Powertools. `confirm` is called with a
     plan that has changes, before any of them is applied; it raises to stop. Returns (plan, applied)."""
-    from .deploy import is_emulator
     from .identities import sender_identity
+    from .package import is_emulator
 
     # Before anything is planned or changed: a sender SES would reject is a config error (SenderNotCovered).
     sender = sender_identity(aws, config) if kinds is None or ROLE in kinds else None

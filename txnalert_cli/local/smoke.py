@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import Config
-from .errors import TxnalertError, UsageError, error_code
-from .handler.contract import mask_email
+from ..config import Config
+from ..errors import TxnalertError, UsageError, error_code
+from ..handler.contract import mask_email
 
 SIMULATOR = {
     "success": "success@simulator.amazonses.com",
@@ -165,7 +165,7 @@ def _dlq_depth(sqs: Any, url: str) -> int:
 
 
 def _record(ddb: Any, table: str, transaction_id: str) -> dict[str, Any] | None:
-    from .handler.app import idempotency_key
+    from ..handler.app import idempotency_key
 
     try:
         item = ddb.get_item(TableName=table, Key={"id": {"S": idempotency_key(transaction_id)}}, ConsistentRead=True)
@@ -188,12 +188,12 @@ def run_smoke(
     notify: Callable[[str], None] | None = None,
 ) -> SmokeResult:
     """notify: called once with each retryable failure that smoke keeps waiting through."""
-    from .handler.app import PERMANENT_FAILURES
-    from .handler.contract import message_attributes
-    from .identities import sender_identity
-    from .logs import LogGroupMissing, log_group, read_events
-    from .queues import queue_stats
-    from .sending import GenerateOptions, build_transaction
+    from ..handler.app import PERMANENT_FAILURES
+    from ..handler.contract import message_attributes
+    from ..infra.identities import sender_identity
+    from ..logs import LogGroupMissing, log_group, read_events
+    from ..queue.inspect import queue_stats
+    from ..queue.sending import GenerateOptions, build_transaction
     from .worker import build_worker
 
     if scenario not in SIMULATOR:

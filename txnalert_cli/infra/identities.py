@@ -7,8 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import DOMAIN_RE, EMAIL_RE, SES_SIMULATOR_DOMAIN, Config, sender_identity_in
-from .errors import ConfigError, TxnalertError, UsageError, error_code
+from ..config import DOMAIN_RE, EMAIL_RE, SES_SIMULATOR_DOMAIN, Config, sender_identity_in
+from ..errors import ConfigError, TxnalertError, UsageError, error_code
 from .resources import IdentitySpec, Plan
 
 SUCCESS = "Success"

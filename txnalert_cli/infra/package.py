@@ -38,8 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .config import MAX_CONCURRENCY_MAX, MAX_CONCURRENCY_MIN, Config
-from .errors import TxnalertError
+from ..config import MAX_CONCURRENCY_MAX, MAX_CONCURRENCY_MIN, Config
+from ..errors import TxnalertError
 
 HANDLER_PACKAGE = "txnalert_handler"
 HANDLER_ENTRY = f"{HANDLER_PACKAGE}.app.lambda_handler"
@@ -109,7 +109,7 @@ def _canonical(name: str) -> str:
 
 def handler_files() -> dict[str, Path]:
     """Every .py of the handler package, keyed by its path in the zip."""
-    from . import handler
+    from .. import handler
 
     root = Path(handler.__file__).parent
     files = {
@@ -275,7 +275,7 @@ def build_arn(service: str, region: str, account: str, resource: str) -> str:
 def function_environment(config: Config) -> dict[str, str]:
     """The function's environment variables: `handler_settings(config)` (what the local worker runs with)
     as the handler's `Settings.from_env` reads them, plus the log level and the Powertools service name."""
-    from .handler.app import (
+    from ..handler.app import (
         ENV_CONFIGURATION_SET,
         ENV_FIFO,
         ENV_IDEMPOTENCY_TABLE,
@@ -286,7 +286,7 @@ def function_environment(config: Config) -> dict[str, str]:
         ENV_START_MARGIN_MS,
         ENV_SUBJECT,
     )
-    from .worker import handler_settings
+    from ..local.worker import handler_settings
 
     settings = handler_settings(config)
     environment = {
@@ -483,7 +483,7 @@ def policy_grants(document: dict[str, Any]) -> list[str]:
 
 def write_package(package: FunctionPackage, path: Path) -> None:
     """Write the zip to `path`: a path that cannot be a file is a usage error, a failed write operational."""
-    from .errors import UsageError
+    from ..errors import UsageError
 
     if path.is_dir():
         raise UsageError(f"--zip-only: {path} is a directory; give a file path such as {path / 'function.zip'}")

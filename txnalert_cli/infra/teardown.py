@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from .config import Config
-from .errors import UsageError
-from .queues import find_queue_url
+from ..config import Config
+from ..errors import UsageError
+from ..queue.inspect import find_queue_url
 from .resources import (
     CONFIG_SET,
     FUNCTION,
@@ -291,7 +291,7 @@ def apply_teardown(aws: Any, plan: TeardownPlan, *, force: bool = False) -> Tear
 
 
 def _delete(aws: Any, item: Deletion) -> None:
-    from .deploy import is_emulator
+    from .package import is_emulator
 
     if item.resource == MAPPING:
         lam = aws.client("lambda")

@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import Config
-from .errors import QueueNotFound, error_code
+from ..config import Config
+from ..errors import QueueNotFound, error_code
 
 NOT_FOUND_CODES = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
 MAIN, DLQ = "main", "dlq"
@@ -335,7 +335,7 @@ def inspect(aws: Any, config: Config, *, peek_count: int = 0, dlq: bool = False,
         target = dead if dlq else main
         messages = peek(sqs, target.url, peek_count, visible=target.visible)
         if not show_pii:
-            from .handler.contract import redact_value
+            from ..handler.contract import redact_value
 
             for message in messages:
                 message.body = redact_value(message.body)

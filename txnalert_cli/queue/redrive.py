@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import InputError, TxnalertError, error_code, from_botocore
 from .drain import (
     ARCHIVE_FIELDS,
     DEFAULT_THREADS,
@@ -33,8 +34,7 @@ from .drain import (
     Outcome,
     left_in_flight,
 )
-from .errors import InputError, TxnalertError, error_code, from_botocore
-from .queues import MoveCheck, QueueStats, check_move
+from .inspect import MoveCheck, QueueStats, check_move
 from .sending import ENTRY_RETRIES, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, RateLimiter, entry_size
 
 MOVE_TASK, MANUAL = "move-task", "manual"
@@ -145,7 +145,7 @@ def single_attempt_client(aws: Any) -> Any:
     which standard mode retries with backoff; this client fails on the first answer."""
     from botocore.config import Config as BotoConfig
 
-    from .aws import CONNECT_TIMEOUT
+    from ..aws import CONNECT_TIMEOUT
 
     return aws.session.client(
         "sqs",

@@ -1,0 +1,1 @@
+"""local: see the README's layout section."""

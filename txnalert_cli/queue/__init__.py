@@ -1,0 +1,1 @@
+"""queue: see the README's layout section."""
