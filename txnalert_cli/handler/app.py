@@ -24,18 +24,17 @@ Imports: standard library, boto3/botocore and aws_lambda_powertools only, and re
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
-import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import TYPE_CHECKING, Any, TextIO
 
+from . import layout
+from .context import LambdaContext
 from .contract import (
     InvalidTransaction,
     Transaction,
@@ -87,19 +86,17 @@ MSG_NOT_STARTED = "not started"
 PERMANENT_FAILURES = (MSG_INVALID, MSG_REJECTED)
 
 # --- the idempotency table (Powertools DynamoDBPersistenceLayer defaults, passed explicitly) ----------
-# The table has a simple primary key: partition key IDEMPOTENCY_KEY_ATTR (type S), no sort key.
-# DynamoDB TTL should be enabled on IDEMPOTENCY_EXPIRY_ATTR (epoch seconds).
-IDEMPOTENCY_KEY_ATTR = "id"
-IDEMPOTENCY_EXPIRY_ATTR = "expiration"
-IDEMPOTENCY_IN_PROGRESS_EXPIRY_ATTR = "in_progress_expiration"  # epoch milliseconds
-IDEMPOTENCY_STATUS_ATTR = "status"
-IDEMPOTENCY_DATA_ATTR = "data"  # JSON text of {"transaction_id": ..., "ses_message_id": ...}
-IDEMPOTENCY_STATUS_COMPLETED = "COMPLETED"
-IDEMPOTENCY_STATUS_INPROGRESS = "INPROGRESS"
-# Fixed key prefix (instead of Powertools' "<function name>.<module.qualname>"), so the key of a transaction
-# is the same in Lambda, in the local worker and in `smoke`: see idempotency_key().
-IDEMPOTENCY_KEY_PREFIX = "txnalert.send_alert"
-IDEMPOTENCY_EVENT_KEY_JMESPATH = "transaction_id"
+# (see .layout: the one definition, shared with setup, doctor and smoke)
+IDEMPOTENCY_KEY_ATTR = layout.KEY_ATTR
+IDEMPOTENCY_EXPIRY_ATTR = layout.EXPIRY_ATTR
+IDEMPOTENCY_IN_PROGRESS_EXPIRY_ATTR = layout.IN_PROGRESS_EXPIRY_ATTR
+IDEMPOTENCY_STATUS_ATTR = layout.STATUS_ATTR
+IDEMPOTENCY_DATA_ATTR = layout.DATA_ATTR
+IDEMPOTENCY_STATUS_COMPLETED = layout.STATUS_COMPLETED
+IDEMPOTENCY_STATUS_INPROGRESS = layout.STATUS_INPROGRESS
+IDEMPOTENCY_KEY_PREFIX = layout.KEY_PREFIX
+IDEMPOTENCY_EVENT_KEY_JMESPATH = layout.EVENT_KEY_JMESPATH
+idempotency_key = layout.idempotency_key
 
 # SES error codes worth retrying later (throttling, quotas, service-side trouble, paused sending).
 RETRYABLE_SES_ERROR_CODES = frozenset(
@@ -238,37 +235,11 @@ def default_start_margin_ms(timeout_ms: int) -> int:
     return min(START_MARGIN_MAX_MS, max(0, timeout_ms) // START_MARGIN_FRACTION)
 
 
-@dataclass
-class LocalContext:
-    """A stand-in for the Lambda context when the handler runs outside Lambda (the local worker).
-
-    Powertools idempotency uses get_remaining_time_in_millis() to expire an in-progress record of an
-    invocation that died, so a crashed worker does not block a transaction until the record's TTL.
-    """
-
-    function_name: str = "txnalert-local"
-    timeout_seconds: float = 30.0
-    memory_limit_in_mb: int = 128
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:000000000000:function:txnalert-local"
-    function_version: str = "$LATEST"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    _deadline: float = field(init=False, repr=False, default=0.0)
-
-    def __post_init__(self) -> None:
-        self._deadline = time.monotonic() + self.timeout_seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
+# The Lambda context outside Lambda (the worker, the tests): one class, in .context.
+LocalContext = LambdaContext
 
 
 # --- helpers ----------------------------------------------------------------------------------------
-
-
-def idempotency_key(transaction_id: str) -> str:
-    """The idempotency table's partition key value for a transaction (what Powertools computes:
-    "<prefix>#<md5 of the JSON-encoded transaction_id>")."""
-    digest = hashlib.md5(json.dumps(transaction_id, sort_keys=True).encode(), usedforsecurity=False)
-    return f"{IDEMPOTENCY_KEY_PREFIX}#{digest.hexdigest()}"
 
 
 def is_fifo_event(event: Mapping[str, Any]) -> bool:

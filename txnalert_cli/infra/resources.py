@@ -47,6 +47,7 @@ from ..errors import (
     error_code,
     from_botocore,
 )
+from ..handler import layout
 from ..queue.inspect import NOT_FOUND_CODES as QUEUE_NOT_FOUND_CODES
 from ..queue.inspect import find_queue_url
 
@@ -81,11 +82,9 @@ MAPPING_SETTLE_SECONDS = 60.0
 # How the plan's details say that an existing resource without `managed-by: txnalert` is taken over.
 ADOPT_UNTAGGED = "adopt (untagged)"
 
-# The idempotency table's layout is the Powertools DynamoDB persistence layer's default (the handler's
-# constants are the source of truth; they are repeated here so the CLI does not import the handler's
-# boto3/powertools code to plan).
-IDEMPOTENCY_KEY_ATTR = "id"
-IDEMPOTENCY_EXPIRY_ATTR = "expiration"
+# The idempotency table's layout: the handler's (handler/layout.py, standard library only) is the one definition.
+IDEMPOTENCY_KEY_ATTR = layout.KEY_ATTR
+IDEMPOTENCY_EXPIRY_ATTR = layout.EXPIRY_ATTR
 
 # Attributes SQS fixes at creation: changing them means a new queue.
 _IMMUTABLE_QUEUE_ATTRIBUTES = ("FifoQueue",)

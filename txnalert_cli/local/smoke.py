@@ -14,7 +14,6 @@ is sent.
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 import time
@@ -26,6 +25,7 @@ from typing import Any
 
 from ..config import Config
 from ..errors import TxnalertError, UsageError, error_code
+from ..handler import layout
 from ..handler.contract import mask_email
 
 SIMULATOR = {
@@ -165,10 +165,8 @@ def _dlq_depth(sqs: Any, url: str) -> int:
 
 
 def _record(ddb: Any, table: str, transaction_id: str) -> dict[str, Any] | None:
-    from ..handler.app import idempotency_key
-
     try:
-        item = ddb.get_item(TableName=table, Key={"id": {"S": idempotency_key(transaction_id)}}, ConsistentRead=True)
+        item = ddb.get_item(TableName=table, Key=layout.key_of(transaction_id), ConsistentRead=True)
     except Exception as exc:
         # No table: the handler cannot complete either; keep watching the logs and the DLQ, which say why.
         if error_code(exc) == "ResourceNotFoundException":
@@ -261,11 +259,8 @@ def run_smoke(
             item = _record(ddb, config.idempotency.table, txn.transaction_id)
             if item is not None:
                 result.reach("received by the function", now)
-                if item.get("status", {}).get("S") == "COMPLETED":
-                    try:
-                        data = json.loads(item.get("data", {}).get("S", "{}"))
-                    except ValueError:
-                        data = {}
+                if layout.is_completed(item):
+                    data = layout.record_data(item)
                     result.ses_message_id = data.get("ses_message_id") or result.ses_message_id
                     result.reach("email accepted by SES", now, f"SES message id {result.ses_message_id}")
                     result.reach("record completed", now)

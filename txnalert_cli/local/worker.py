@@ -21,13 +21,13 @@ import signal
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import Config
 from ..errors import TxnalertError
+from ..handler.context import LambdaContext
 
 RECEIVE_MAX = 10  # SQS's per-call maximum
 # One receive_batch() long-polls at most this long before the run loop looks again (until-empty: at the queue).
@@ -128,33 +128,6 @@ def lambda_record(message: Mapping[str, Any], queue_arn: str, region: str) -> di
 
 
 @dataclass
-class LambdaContext:
-    """The context object Lambda passes: function name, request id, remaining time."""
-
-    function_name: str
-    timeout_seconds: float
-    region: str
-    account_id: str = "000000000000"
-    memory_limit_in_mb: int = 256
-    function_version: str = "$LATEST"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = ""
-    log_stream_name: str = ""
-    _deadline: float = field(init=False, default=0.0)
-
-    def __post_init__(self) -> None:
-        self._deadline = time.monotonic() + self.timeout_seconds
-        self.log_group_name = self.log_group_name or f"/aws/lambda/{self.function_name}"
-
-    @property
-    def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:{self.region}:{self.account_id}:function:{self.function_name}"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
-@dataclass
 class FailedRecord:
     """A record this worker saw fail, until it is received again."""
 
@@ -238,6 +211,7 @@ class Worker:
         region: str,
         function_name: str,
         timeout_seconds: float,
+        memory_mb: int = 256,
         batch_size: int = 10,
         wait_seconds: int = 20,
         retry_delay: int | None = None,
@@ -252,6 +226,7 @@ class Worker:
         self.region = region
         self.function_name = function_name
         self.timeout_seconds = timeout_seconds
+        self.memory_mb = memory_mb
         self.batch_size = batch_size
         self.wait_seconds = min(wait_seconds, MAX_POLL_SECONDS)
         self.retry_delay = retry_delay
@@ -333,6 +308,7 @@ class Worker:
             timeout_seconds=self.timeout_seconds,
             region=self.region,
             account_id=self.account_id,
+            memory_limit_in_mb=self.memory_mb,
         )
         stats.batches += 1
         stats.received += len(records)
@@ -715,6 +691,7 @@ def build_worker(
         region=aws.region,
         function_name=config.lambda_.function_name,
         timeout_seconds=config.lambda_.timeout,
+        memory_mb=config.lambda_.memory,
         batch_size=config.lambda_.batch_size,
         wait_seconds=config.queue.receive_wait if wait_seconds is None else wait_seconds,
         retry_delay=retry_delay,
