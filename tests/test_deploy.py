@@ -25,21 +25,14 @@ from tests.conftest import after_target, moto_data
 from txnalert_cli import config as cfg
 from txnalert_cli.aws import Aws
 from txnalert_cli.cli import app
-from txnalert_cli.cli.resources import describe_change
 from txnalert_cli.errors import ApplyError, ConfigError, ResourceConflict
 from txnalert_cli.handler.app import Settings
-from txnalert_cli.infra.package import (
-    HANDLER_ENTRY,
-    RUNTIME_PROVIDED,
-    build_package,
-    concurrency_for_send_rate,
-    function_environment,
-    handler_files,
-    normalize_policy,
-)
-from txnalert_cli.infra.resources import ENABLED_STATES, TRANSITIONAL_STATES, plan_and_apply
-from txnalert_cli.local.worker import handler_settings
-from txnalert_cli.queue.inspect import find_queue_url
+from txnalert_cli.aws import find_queue_url
+from txnalert_cli.infra import plan as infra_plan
+from txnalert_cli.infra.kinds.function import function_environment, handler_settings
+from txnalert_cli.infra.kinds.trigger import ENABLED_STATES, TRANSITIONAL_STATES, concurrency_for_send_rate
+from txnalert_cli.infra.package import HANDLER_ENTRY, RUNTIME_PROVIDED, build_package, handler_files
+from txnalert_cli.infra.policy import normalize_policy
 
 runner = CliRunner()
 ACCOUNT = "123456789012"  # moto's
@@ -172,14 +165,15 @@ class Pipeline:
     def __init__(self, endpoint: str, tmp_path: Path, package: Any) -> None:
         self.endpoint, self.tmp_path, self.package = endpoint, tmp_path, package
         self.aws: Any = None
+        self.last: Any = None  # the last PlanResult
 
     def setup(self, *, dry_run: bool = False, **sections: Any) -> dict[str, Any]:
         config = cfg.load(write_config(self.tmp_path, self.endpoint, **sections))
         if self.aws is None:
             self.aws = Aws.from_config(config)
         vendored = config.lambda_.powertools_layer is None
-        plan, applied = plan_and_apply(self.aws, config, dry_run=dry_run, package=self.package if vendored else None)
-        return {**plan.as_dict(), "applied": applied, "dry_run": dry_run}
+        self.last = infra_plan.run(self.aws, config, dry_run=dry_run, package=self.package if vendored else None)
+        return {**self.last.plan.as_dict(), "applied": self.last.applied, "dry_run": dry_run}
 
 
 def changes(result: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -738,10 +732,11 @@ def test_a_code_change_is_one_code_update(endpoint: str, tmp_path: Path, package
     config = cfg.load(config_path)
     aws = Aws.from_config(config)
     other = build_package(config, extra_files={"txnalert_build.txt": b"build 2\n"})
-    plan, applied = plan_and_apply(aws, config, dry_run=False, package=other)
+    result = infra_plan.run(aws, config, dry_run=False, package=other)
+    plan, applied = result.plan, result.applied
     assert applied is True
     assert [(c.resource, c.action) for c in plan.pending] == [("lambda-function", "update")]
-    assert plan.pending[0].details == {"CodeSha256": {"from": package.code_sha256, "to": other.code_sha256}}
+    assert plan.pending[0].details.as_dict() == {"CodeSha256": {"from": package.code_sha256, "to": other.code_sha256}}
     assert client(endpoint, "lambda").get_function(FunctionName=FUNCTION)["Configuration"]["CodeSha256"] == (
         other.code_sha256
     )
@@ -886,7 +881,7 @@ def test_a_deleted_functions_trigger_is_adopted_not_duplicated(endpoint: str, tm
         "Function": {"from": f"{old_arn} (deleted; Lambda kept its trigger)", "to": f"{FUNCTION} (created above)"},
         "BatchSize": {"from": 10, "to": 5},
     }
-    assert "Function: " in describe_change("update", dry["changes"][6]["details"])
+    assert "Function: " in pipeline.last.plan.changes[6].text()
 
     rebuilt = pipeline.setup(**{"lambda": {"batch_size": 5}})
     assert pending(rebuilt) == pending(dry)
@@ -954,7 +949,7 @@ def test_a_function_without_our_tags_is_never_modified(endpoint: str, tmp_path: 
     lam.untag_resource(Resource=function["FunctionArn"], TagKeys=["managed-by"])
     other = build_package(cfg.loads("queue: {name: txq}\n", "t.yaml"), extra_files={"theirs.txt": b"x"})
     with pytest.raises(ResourceConflict) as info:
-        plan_and_apply(pipeline.aws, cfg.load(write_config(tmp_path, endpoint)), dry_run=False, package=other)
+        infra_plan.run(pipeline.aws, cfg.load(write_config(tmp_path, endpoint)), dry_run=False, package=other)
     assert info.value.message == (
         f"function {FUNCTION!r} exists and was not created by txnalert for this config (no managed-by tag): set "
         "lambda.function_name to another name, or tag it managed-by=txnalert to let txnalert manage it"
@@ -1009,7 +1004,7 @@ def test_a_trigger_that_does_not_settle_fails_clearly(endpoint: str, tmp_path: P
     busy = {"UUID": mapping["UUID"], "State": "Updating"}
     calls = answer_first(lam, "GetEventSourceMapping", 2, busy)  # settles after two checks
     slept: list[float] = []
-    _, applied = plan_and_apply(pipeline.aws, config, dry_run=False, package=package, sleep=slept.append)
+    applied = infra_plan.run(pipeline.aws, config, dry_run=False, package=package, sleep=slept.append).applied
     assert applied and len(calls) == 3 and slept == [1, 1]
     assert [m["BatchSize"] for m in mappings(endpoint)] == [5]
 
@@ -1017,7 +1012,7 @@ def test_a_trigger_that_does_not_settle_fails_clearly(endpoint: str, tmp_path: P
     config = cfg.load(write_config(tmp_path, endpoint, **{"lambda": {"batch_size": 7}}))
     slept.clear()
     with pytest.raises(ApplyError) as info:
-        plan_and_apply(pipeline.aws, config, dry_run=False, package=package, sleep=slept.append)
+        infra_plan.run(pipeline.aws, config, dry_run=False, package=package, sleep=slept.append)
     assert sum(slept) == 60
     assert info.value.lines() == [
         f"update event-source-mapping txq -> {FUNCTION} failed: update the trigger txq -> {FUNCTION}: the trigger "
@@ -1085,7 +1080,8 @@ def test_create_function_is_retried_while_the_role_propagates(endpoint: str, tmp
     aws = Aws.from_config(config)
     calls = fail_first(aws.client("lambda"), "CreateFunction", 3, "InvalidParameterValueException", NOT_ASSUMABLE)
     slept: list[float] = []
-    plan, applied = plan_and_apply(aws, config, dry_run=False, sleep=slept.append)
+    result = infra_plan.run(aws, config, dry_run=False, sleep=slept.append)
+    plan, applied = result.plan, result.applied
     assert applied and plan.counts() == {"create": 7, "update": 0, "unchanged": 0}
     assert len(calls) == 4 and slept == [1, 2, 4]
     assert client(endpoint, "lambda").get_function(FunctionName=FUNCTION)["Configuration"]["State"] == "Active"
@@ -1098,7 +1094,7 @@ def test_a_role_that_never_propagates_fails_clearly_and_a_rerun_continues(endpoi
     calls = fail_first(aws.client("lambda"), "CreateFunction", None, "InvalidParameterValueException", NOT_ASSUMABLE)
     slept: list[float] = []
     with pytest.raises(ApplyError) as info:
-        plan_and_apply(aws, config, dry_run=False, sleep=slept.append)
+        infra_plan.run(aws, config, dry_run=False, sleep=slept.append)
     assert slept == [1, 2, 4, 8, 16, 16, 13] and sum(slept) == 60 and len(calls) == 8
     assert info.value.lines() == [
         f"create lambda-function {FUNCTION} failed: create function {FUNCTION}: Lambda still cannot use the role "
@@ -1120,7 +1116,7 @@ def test_other_create_function_errors_are_not_retried(endpoint: str, tmp_path: P
     calls = fail_first(aws.client("lambda"), "CreateFunction", None, "CodeStorageExceededException", "full")
     slept: list[float] = []
     with pytest.raises(ApplyError) as info:
-        plan_and_apply(aws, config, dry_run=False, sleep=slept.append)
+        infra_plan.run(aws, config, dry_run=False, sleep=slept.append)
     assert slept == [] and len(calls) == 1
     assert info.value.message == (
         f"create lambda-function {FUNCTION} failed: CreateFunction failed (CodeStorageExceededException): full"
@@ -1203,7 +1199,7 @@ def test_a_function_that_stays_failed_is_a_clear_error_and_gets_no_trigger(
     aws = Aws.from_config(config)
     fail_function(aws.client("lambda"), State="Failed", StateReason=REASON)
     with pytest.raises(ApplyError) as info:
-        plan_and_apply(aws, config, dry_run=False, package=package)
+        infra_plan.run(aws, config, dry_run=False, package=package)
     assert info.value.exit_code == 1
     assert info.value.lines() == [
         f"create lambda-function {FUNCTION} failed: function {FUNCTION} is Failed: {REASON}",
@@ -1215,13 +1211,13 @@ def test_a_function_that_stays_failed_is_a_clear_error_and_gets_no_trigger(
     assert mappings(endpoint) == []
 
     # The second run: not "unchanged"; code and configuration go up again, and the function is still Failed.
-    dry, _ = plan_and_apply(aws, config, dry_run=True, package=package)
+    dry = infra_plan.run(aws, config, dry_run=True, package=package).plan
     assert [(c.resource, c.action) for c in dry.pending] == [
         ("lambda-function", "update"),
         ("event-source-mapping", "create"),
     ]
     with pytest.raises(ApplyError) as info:
-        plan_and_apply(aws, config, dry_run=False, package=package)
+        infra_plan.run(aws, config, dry_run=False, package=package)
     assert info.value.lines()[0] == (
         f"update lambda-function {FUNCTION} failed: function {FUNCTION} is still Failed after its code and "
         f"configuration were uploaded again: {REASON}"

@@ -51,7 +51,7 @@ def package() -> Any:
 
 
 def actions(result: dict[str, Any]) -> list[tuple[str, str, str]]:
-    return [(r["resource"], r["name"], r["action"]) for r in result["resources"]]
+    return [(r["resource"], r["name"], r["action"]) for r in result["changes"]]
 
 
 def nothing_left(endpoint: str, *, identities: tuple[str, ...] = ()) -> None:
@@ -123,7 +123,7 @@ def test_same_name_resources_without_our_tags_are_left_alone(endpoint: str, tmp_
         ("sqs-queue", "txq", "delete"),
         ("sqs-queue", "txq-dlq", "skip"),
     ]
-    details = {r["name"]: r["details"] for r in result["resources"]}
+    details = {r["name"]: r["details"] for r in result["changes"]}
     assert details["txq-dlq"] == {"reason": NOT_OURS}
     assert details[FUNCTION] == {
         "reason": "not tagged managed-by=txnalert: not created by txnalert for this config, left alone"
@@ -146,7 +146,7 @@ def test_queues_with_messages_need_force(endpoint: str, tmp_path: Path, package:
         sqs.send_message(QueueUrl=queue_url(endpoint, "txq"), MessageBody=f'{{"n": {n}}}')
     sqs.send_message(QueueUrl=queue_url(endpoint, "txq-dlq"), MessageBody="{}")
     dry = cli_json("teardown", "-c", config, "--dry-run")
-    assert {r["name"]: r["details"] for r in dry["resources"] if r["resource"] == "sqs-queue"} == {
+    assert {r["name"]: r["details"] for r in dry["changes"] if r["resource"] == "sqs-queue"} == {
         "txq": {"messages": 3},
         "txq-dlq": {"messages": 1},
     }
@@ -174,7 +174,7 @@ def test_confirmation_is_required_and_dry_run_changes_nothing(endpoint: str, tmp
     dry = cli_json("teardown", "-c", config, "--dry-run")
     assert dry["dry_run"] is True and dry["deleted"] is False
     assert actions(dry) == DEFAULT
-    assert dry["resources"][3]["details"] == {"reason": KEPT}
+    assert dry["changes"][3]["details"] == {"reason": KEPT}
     assert actions(cli_json("teardown", "-c", config, "--dry-run", "--include-identities"))[3][2] == "delete"
     assert snapshot(endpoint) == before and moto_data(endpoint) == raw
 
@@ -219,7 +219,7 @@ def test_the_trigger_of_a_deleted_function_is_deleted(endpoint: str, tmp_path: P
     lam.delete_function(FunctionName=FUNCTION)
     dry = cli_json("teardown", "-c", config, "--dry-run")
     assert actions(dry)[:2] == [("event-source-mapping", MAPPING, "delete"), ("lambda-function", FUNCTION, "absent")]
-    assert dry["resources"][0]["details"] == {"reason": ORPHAN}
+    assert dry["changes"][0]["details"] == {"reason": ORPHAN}
     assert cli_json("teardown", "-c", config, "--yes")["summary"] == {"delete": 5, "keep": 1, "skip": 0, "absent": 1}
     nothing_left(endpoint, identities=("alerts@example.com",))
     assert lam.list_event_source_mappings()["EventSourceMappings"] == [] != [orphan]
@@ -229,7 +229,7 @@ def test_the_trigger_of_a_deleted_function_is_deleted(endpoint: str, tmp_path: P
     lam.delete_function(FunctionName=FUNCTION)
     sqs.delete_queue(QueueUrl=queue_url(endpoint, "txq"))
     result = cli_json("teardown", "-c", config, "--yes")
-    assert [(r["name"], r["action"]) for r in result["resources"] if r["resource"] != "ses-identity"] == [
+    assert [(r["name"], r["action"]) for r in result["changes"] if r["resource"] != "ses-identity"] == [
         (MAPPING, "delete"),
         (FUNCTION, "absent"),
         (ROLE, "delete"),
@@ -247,7 +247,7 @@ def test_a_dlq_that_a_kept_queue_still_uses_is_kept(endpoint: str, tmp_path: Pat
     sqs.untag_queue(QueueUrl=queue_url(endpoint, "txq"), TagKeys=["managed-by"])  # the main queue is not ours now
     result = cli_json("teardown", "-c", config, "--yes")
     assert actions(result)[-2:] == [("sqs-queue", "txq", "skip"), ("sqs-queue", "txq-dlq", "keep")]
-    assert result["resources"][-1]["details"] == {
+    assert result["changes"][-1]["details"] == {
         "reason": "kept: queue txq is not deleted and still sends its dead letters here (RedrivePolicy)",
         "sources": [queue_url(endpoint, "txq")],
     }
@@ -278,7 +278,7 @@ def test_the_configuration_set_is_deleted_when_ours(endpoint: str, tmp_path: Pat
     sesv2.create_configuration_set(ConfigurationSetName="theirs-cs")
     other = write_config(tmp_path, endpoint, ses={"configuration_set": "theirs-cs"})
     result = cli_json("teardown", "-c", other, "--yes")
-    assert result["resources"][3] == {
+    assert result["changes"][3] == {
         "resource": "ses-configuration-set",
         "name": "theirs-cs",
         "action": "skip",

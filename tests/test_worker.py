@@ -608,7 +608,7 @@ def test_demo_with_a_fifo_config(tmp_path: Path) -> None:
 
 
 def test_handler_settings_mirror_the_config() -> None:
-    from txnalert_cli.local.worker import handler_settings
+    from txnalert_cli.infra.kinds.function import handler_settings
 
     config = parse(
         {

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from .config import Config, _check_region, check_region_fits
-from .errors import NO_REGION, AccountMismatch, ConfigError, NoRegion
+from .errors import NO_REGION, AccountMismatch, ConfigError, NoRegion, error_code
 
 if TYPE_CHECKING:
     import boto3
@@ -38,6 +38,8 @@ DUMMY_KEY = "txnalert-local"
 EMULATOR_REGION = "us-east-1"  # the region with an endpoint override and no region set
 REGION_ENV = ("AWS_REGION", "AWS_DEFAULT_REGION")
 UNKNOWN = "unknown"
+# The error codes with which SQS says "no such queue".
+QUEUE_NOT_FOUND_CODES = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
 
 # botocore event handlers, as (event name, handler), registered on every session txnalert creates: a seam
 # for tests (count requests, route them to a moto server, inject faults). Empty in normal use.
@@ -285,3 +287,13 @@ class Aws:
             max_pool_connections=self.max_pool_connections,
         )
         return session.client(service, endpoint_url=self.endpoint_url, config=boto_config)
+
+
+def find_queue_url(sqs: Any, name: str) -> str | None:
+    """The queue's URL; None when it does not exist. (Shared by queue/ and infra/: one home, here below both.)"""
+    try:
+        return str(sqs.get_queue_url(QueueName=name)["QueueUrl"])
+    except Exception as exc:
+        if error_code(exc) in QUEUE_NOT_FOUND_CODES:
+            return None
+        raise

@@ -1,7 +1,7 @@
 """Small named exceptions. The CLI maps them (and botocore's) to one-line messages and exit codes.
 
-Exit codes: 2 for usage and config errors, 1 for operational failures (3, pending changes under
---detailed-exitcode, and 130, Ctrl-C, are set by the CLI itself).
+Exit codes: 2 for usage and config errors, 1 for operational failures, 3 (PENDING_CHANGES) for a dry run with
+changes under --detailed-exitcode (the plan's result carries it), and 130 for Ctrl-C (set by the CLI).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from typing import Any
 
 USAGE = 2
 OPERATIONAL = 1
+PENDING_CHANGES = 3  # --detailed-exitcode: the plan has changes
 
 
 class TxnalertError(Exception):

@@ -56,7 +56,7 @@ def _details(record: dict[str, Any]) -> str:
 
 
 def _render_doctor(out: Output, report: Any) -> None:
-    from ..infra.doctor import MARKS
+    from ..infra.doctor import MARKS  # lazy: keeps `txnalert --help` fast
 
     out.table(["", "CHECK", "DETAIL", "FIX"], [(MARKS[c.status], c.name, c.detail, c.fix) for c in report.checks])
     counts = {status: sum(1 for c in report.checks if c.status == status) for status in MARKS}
@@ -73,13 +73,13 @@ def register(app: typer.Typer) -> None:
         endpoint_url: EndpointOpt = None,
     ) -> None:
         """Audit every resource the config names; exit 1 on any failure. Example: txnalert doctor --json"""
-        from ..infra.doctor import run_doctor
+        from ..infra import doctor as infra_doctor  # lazy: keeps `txnalert --help` fast (infra imports botocore)
 
         ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
-        report = run_doctor(ctx.aws(), ctx.config)
+        report = infra_doctor.run(ctx.aws(), ctx.config)
         ctx.out.emit(report.as_dict(), lambda o: _render_doctor(o, report))
-        if not report.ok:
-            raise typer.Exit(1)
+        if report.exit_code:
+            raise typer.Exit(report.exit_code)
 
     @app.command()
     def smoke(

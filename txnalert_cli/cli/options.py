@@ -56,7 +56,6 @@ DetailedExitcodeOpt = Annotated[
         help="With --dry-run: exit 0 when nothing would change, 3 when changes are pending (1 error, 2 usage).",
     ),
 ]
-PENDING_CHANGES = 3  # --detailed-exitcode: the plan has changes
 
 
 def stdin_is_terminal() -> bool:

@@ -135,11 +135,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Start SES verification; show status, DKIM records, sandbox and quota.
         Example: txnalert verify-identity alerts@example.com --wait"""
-        from ..infra.identities import verify
+        from ..infra.identities import verify  # lazy: keeps `txnalert --help` fast (infra imports botocore)
 
         ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
         result = verify(ctx.aws(), ctx.config, identities or None, wait=wait, timeout=timeout)
         ctx.out.emit(result.as_dict(), lambda o: _render_verify(o, result))
+        if result.exit_code:
+            raise typer.Exit(result.exit_code)
 
     @app.command()
     def worker(

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import json as jsonlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ..errors import UsageError
-from ..infra.resources import CREATE, LAMBDA_KINDS, MAPPING, QUEUE, UPDATE, Plan
 from ..output import Output
 from .options import (
-    PENDING_CHANGES,
     ApplyYesOpt,
     ConfigOpt,
     Ctx,
@@ -27,44 +24,20 @@ from .options import (
 
 if TYPE_CHECKING:
     from ..aws import Aws
+    from ..infra.kinds.base import Plan
     from ..infra.package import FunctionPackage
+    from ..infra.plan import PlanResult
     from ..infra.teardown import TeardownPlan
 
-EMULATOR_TRIGGER_NOTE = (
-    "note: on the emulator the SQS trigger is created disabled (moto would not run the function's code): "
-    "`txnalert worker` is the consumer there"
-)
 
-
-def _short(value: Any) -> str:
-    return value if isinstance(value, str) else jsonlib.dumps(value, separators=(",", ":"))
-
-
-def describe_change(action: str, details: dict[str, Any]) -> str:
-    """The CHANGES column: what a create sets, or what an update changes (`from -> to`), adds (`tag`),
-    removes (`remove`, the role's other policies) or takes over (`adopt (untagged)`)."""
-    if action == CREATE:
-        return ", ".join(f"{k}={_short(v)}" for k, v in details.items() if k != "Tags")
-    if action == UPDATE:
-        parts = []
-        for key, diff in details.items():
-            if key == "Tags":
-                parts.extend(f"tag {k}: {_short(d['from'])} -> {_short(d['to'])}" for k, d in diff.items())
-            elif key == "OtherPolicies":
-                parts.append(f"remove policies {', '.join(diff['from'])} (the role keeps only txnalert's own)")
-            elif isinstance(diff, dict) and "from" in diff:
-                parts.append(f"{key}: {_short(diff['from'])} -> {_short(diff['to'])}")
-            else:
-                parts.append(str(diff))
-        return "; ".join(parts)
-    return ""
+def _table(out: Output, plan: Plan, last: str) -> None:
+    out.table(["RESOURCE", "NAME", "ACTION", last], [(c.resource, c.name, c.action, c.text()) for c in plan.changes])
 
 
 def render_plan(out: Output, plan: Plan, *, applied: bool, dry_run: bool, preview: bool = False) -> None:
-    out.table(
-        ["RESOURCE", "NAME", "ACTION", "CHANGES"],
-        [(c.resource, c.name, c.action, describe_change(c.action, c.details)) for c in plan.changes],
-    )
+    """The plan's table (the CHANGES column: what a create sets, or what an update changes, `from -> to`, adds
+    (`tag`), removes (`remove`, the role's other policies) or takes over (`adopt (untagged)`)), then a summary."""
+    _table(out, plan, "CHANGES")
     counts = plan.counts()
     summary = f"{counts['create']} to create, {counts['update']} to update, {counts['unchanged']} unchanged"
     if preview:  # before the confirmation
@@ -79,11 +52,6 @@ def render_plan(out: Output, plan: Plan, *, applied: bool, dry_run: bool, previe
 
 def _changes(count: int) -> str:
     return f"{count} change{'' if count == 1 else 's'}"
-
-
-def check_detailed_exitcode(detailed_exitcode: bool, dry_run: bool) -> None:
-    if detailed_exitcode and not dry_run:
-        raise UsageError("--detailed-exitcode needs --dry-run: it tells whether the plan has changes")
 
 
 def confirmation(ctx: Ctx, aws: Aws, command: str, yes: bool) -> Callable[[Plan], None] | None:
@@ -105,6 +73,15 @@ def confirmation(ctx: Ctx, aws: Aws, command: str, yes: bool) -> Callable[[Plan]
     return confirm
 
 
+def _finish(ctx: Ctx, result: PlanResult, render: Callable[[Output], None]) -> None:
+    """Print the result, its notes (stderr), and exit with its code (3: --detailed-exitcode, changes pending)."""
+    ctx.out.emit(result.as_dict(), render)
+    for note in result.notes:
+        ctx.out.info(note)
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
+
+
 def _run(
     command: str,
     config: str | None,
@@ -115,25 +92,24 @@ def _run(
     dry_run: bool,
     yes: bool,
     detailed_exitcode: bool,
-    kinds: frozenset[str] | None = None,
 ) -> None:
-    from ..infra.package import is_emulator
-    from ..infra.resources import plan_and_apply
+    """`setup` (every kind) or `create-queue` (the queues)."""
+    from ..infra import plan  # lazy: keeps `txnalert --help` fast (infra imports botocore)
+    from ..infra.kinds import QUEUE_KINDS
 
-    check_detailed_exitcode(detailed_exitcode, dry_run)
+    plan.check_options(dry_run=dry_run, detailed_exitcode=detailed_exitcode)
     ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
     aws = ctx.target()
-    plan, applied = plan_and_apply(
-        aws, ctx.config, dry_run=dry_run, kinds=kinds, confirm=confirmation(ctx, aws, command, yes)
+    kinds = QUEUE_KINDS if command == "create-queue" else None
+    result = plan.run(
+        aws,
+        ctx.config,
+        kinds=kinds,
+        dry_run=dry_run,
+        detailed_exitcode=detailed_exitcode,
+        confirm=confirmation(ctx, aws, command, yes),
     )
-    ctx.out.emit(
-        {**plan.as_dict(), "applied": applied, "dry_run": dry_run},
-        lambda o: render_plan(o, plan, applied=applied, dry_run=dry_run),
-    )
-    if any(c.resource == MAPPING for c in plan.changes) and is_emulator(aws):
-        ctx.out.info(EMULATOR_TRIGGER_NOTE)
-    if detailed_exitcode and plan.pending:
-        raise typer.Exit(PENDING_CHANGES)
+    _finish(ctx, result, lambda o: render_plan(o, result.plan, applied=result.applied, dry_run=dry_run))
 
 
 def _package_line(package: FunctionPackage) -> str:
@@ -155,58 +131,43 @@ def _deploy(
     yes: bool,
     detailed_exitcode: bool,
 ) -> None:
-    from ..infra.package import build_package, is_emulator, write_package
+    from ..infra import package as zips  # lazy: keeps `txnalert --help` fast (infra imports botocore)
+    from ..infra import plan
+    from ..infra.kinds import LAMBDA_KINDS
 
     if zip_only is not None and detailed_exitcode:
         raise UsageError("--zip-only and --detailed-exitcode: --zip-only makes no plan; drop --detailed-exitcode")
     if zip_only is None:
-        check_detailed_exitcode(detailed_exitcode, dry_run)
+        plan.check_options(dry_run=dry_run, detailed_exitcode=detailed_exitcode)
     ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
-    package = build_package(ctx.config)
     if zip_only is not None:
-        if dry_run:
-            raise UsageError("--zip-only and --dry-run: --zip-only makes no AWS call; drop --dry-run")
-        write_package(package, zip_only)
+        written = zips.zip_only(ctx.config, zip_only, dry_run=dry_run)
         ctx.out.emit(
-            {"path": str(zip_only), **package.as_dict()},
-            lambda o: o.line(f"wrote {zip_only}: {package.size} bytes, sha256 {package.sha256}"),
+            written.as_dict(),
+            lambda o: o.line(f"wrote {zip_only}: {written.package.size} bytes, sha256 {written.package.sha256}"),
         )
         return
-    from ..infra.resources import plan_and_apply
-
+    package = zips.build_package(ctx.config)
     aws = ctx.target()
-    plan, applied = plan_and_apply(
+    result = plan.run(
         aws,
         ctx.config,
-        dry_run=dry_run,
         kinds=LAMBDA_KINDS,
+        dry_run=dry_run,
+        detailed_exitcode=detailed_exitcode,
         package=package,
         confirm=confirmation(ctx, aws, "deploy", yes),
     )
 
     def render(out: Output) -> None:
-        render_plan(out, plan, applied=applied, dry_run=dry_run)
+        render_plan(out, result.plan, applied=result.applied, dry_run=dry_run)
         out.line(_package_line(package))
 
-    ctx.out.emit({**plan.as_dict(), "applied": applied, "dry_run": dry_run, "package": package.as_dict()}, render)
-    if is_emulator(aws):
-        ctx.out.info(EMULATOR_TRIGGER_NOTE)
-    if detailed_exitcode and plan.pending:
-        raise typer.Exit(PENDING_CHANGES)
+    _finish(ctx, result, render)
 
 
 def render_teardown(out: Output, plan: TeardownPlan, *, deleted: bool, dry_run: bool, preview: bool = False) -> None:
-    def detail(details: dict[str, Any]) -> str:
-        if "reason" in details:
-            return str(details["reason"])
-        if "messages" in details:
-            return f"{details['messages']} messages would be lost"
-        return ", ".join(f"{k}={_short(v)}" for k, v in details.items())
-
-    out.table(
-        ["RESOURCE", "NAME", "ACTION", "DETAILS"],
-        [(i.resource, i.name, i.action, detail(i.details)) for i in plan.items],
-    )
+    _table(out, plan, "DETAILS")
     counts = plan.counts()
     others = f"{counts['keep']} kept, {counts['skip']} left alone (not ours), {counts['absent']} absent"
     if preview:  # before the confirmation
@@ -230,15 +191,12 @@ def _teardown(
     force: bool,
     include_identities: bool,
 ) -> None:
-    from ..infra.package import is_emulator
-    from ..infra.teardown import apply_teardown, check_force, plan_teardown
+    from ..infra import teardown  # lazy: keeps `txnalert --help` fast (infra imports botocore)
 
     ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
     aws = ctx.target()
-    plan = plan_teardown(aws, ctx.config, include_identities=include_identities)
-    deleted = False
-    if not dry_run and plan.to_delete:
-        check_force(plan, force)
+
+    def confirm(plan: TeardownPlan) -> None:
         count = len(plan.to_delete)
         ctx.confirm(
             yes=yes,
@@ -247,14 +205,12 @@ def _teardown(
             preview=lambda o: render_teardown(o, plan, deleted=False, dry_run=False, preview=True),
             declined="aborted: nothing was deleted",
         )
-        apply_teardown(aws, plan, force=force)
-        deleted = True
-    ctx.out.emit(
-        {**plan.as_dict(), "deleted": deleted, "dry_run": dry_run},
-        lambda o: render_teardown(o, plan, deleted=deleted, dry_run=dry_run),
-    )
-    if deleted and not is_emulator(aws) and any(i.resource == QUEUE for i in plan.to_delete):
-        ctx.out.info("note: SQS allows a deleted queue's name to be used again only after 60 seconds")
+
+    options = teardown.TeardownOptions(include_identities=include_identities, force=force, dry_run=dry_run)
+    result = teardown.run(aws, ctx.config, options, confirm=confirm)
+    ctx.out.emit(result.as_dict(), lambda o: render_teardown(o, result.plan, deleted=result.deleted, dry_run=dry_run))
+    for note in result.notes:
+        ctx.out.info(note)
 
 
 def register(app: typer.Typer) -> None:
@@ -272,18 +228,7 @@ def register(app: typer.Typer) -> None:
         """Create or update the queue and its DLQ from the config. Example: txnalert create-queue --dry-run
 
         Against AWS, asks before applying changes (--yes: without asking)."""
-        _run(
-            "create-queue",
-            config,
-            region,
-            profile,
-            endpoint_url,
-            json,
-            dry_run,
-            yes,
-            detailed_exitcode,
-            kinds=frozenset({QUEUE}),
-        )
+        _run("create-queue", config, region, profile, endpoint_url, json, dry_run, yes, detailed_exitcode)
 
     @app.command()
     def setup(

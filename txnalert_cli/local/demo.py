@@ -82,7 +82,7 @@ class DemoResult:
 def run_demo(config: Config, *, count: int = 25, progress: Any = None) -> DemoResult:
     """Run the demo on a fresh in-process emulator (the config's endpoint is replaced by it)."""
     from ..aws import Aws
-    from ..infra.resources import plan_and_apply
+    from ..infra import plan as infra_plan
     from ..queue.inspect import queue_stats
     from ..queue.sending import GenerateOptions, Sender, generate
     from .emulator import start_in_thread
@@ -99,7 +99,7 @@ def run_demo(config: Config, *, count: int = 25, progress: Any = None) -> DemoRe
         config = replace(config, aws=replace(config.aws, endpoint_url=emulator.url))
         aws = Aws(config=config, endpoint_url=emulator.url, emulator=True)
         say(f"emulator on {emulator.url}")
-        plan, _ = plan_and_apply(aws, config, dry_run=False)
+        plan = infra_plan.run(aws, config).plan
         say(f"plan applied: {len(plan.pending)} resources created")
 
         sqs = aws.client("sqs")

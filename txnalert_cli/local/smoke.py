@@ -188,7 +188,7 @@ def run_smoke(
     """notify: called once with each retryable failure that smoke keeps waiting through."""
     from ..handler.app import PERMANENT_FAILURES
     from ..handler.contract import message_attributes
-    from ..infra.identities import sender_identity
+    from ..infra.ses import sender_identity
     from ..logs import LogGroupMissing, log_group, read_events
     from ..queue.inspect import queue_stats
     from ..queue.sending import GenerateOptions, build_transaction

@@ -636,23 +636,6 @@ def _graceful_interrupt(worker: Worker) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def handler_settings(config: Config) -> Any:
-    """The handler's settings from the config: what `deploy` puts in the function's environment."""
-    from ..handler.app import Settings
-
-    return Settings(
-        sender=config.ses.sender,
-        subject=config.ses.subject,
-        idempotency_table=config.idempotency.table,
-        idempotency_ttl_seconds=config.idempotency.ttl_hours * 3600,
-        configuration_set=config.ses.configuration_set,
-        fifo=config.queue.fifo,
-        log_level=config.lambda_.log_level,
-        service=config.lambda_.function_name,  # as the deployed function's POWERTOOLS_SERVICE_NAME
-        start_margin_ms=config.lambda_.start_margin_ms,
-    )
-
-
 def build_worker(
     aws: Any,
     config: Config,
@@ -668,6 +651,7 @@ def build_worker(
     cloudwatch: write the handler's log lines to the function's log group, as Lambda would (default:
     on the emulator or any loopback endpoint, where no Lambda writes them)."""
     from ..handler.app import AlertHandler
+    from ..infra.kinds.function import handler_settings
     from ..logs import CloudWatchWriter, log_group
     from ..queue.inspect import queue_stats
 

@@ -9,21 +9,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..aws import QUEUE_NOT_FOUND_CODES as NOT_FOUND_CODES
+from ..aws import find_queue_url
 from ..config import Config
 from ..errors import QueueNotFound, error_code
 
-NOT_FOUND_CODES = ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
 MAIN, DLQ = "main", "dlq"
-
-
-def find_queue_url(sqs: Any, name: str) -> str | None:
-    """The queue's URL; None when it does not exist."""
-    try:
-        return str(sqs.get_queue_url(QueueName=name)["QueueUrl"])
-    except Exception as exc:
-        if error_code(exc) in NOT_FOUND_CODES:
-            return None
-        raise
 
 
 def queue_url(sqs: Any, name: str, *, where: str = "") -> str:
