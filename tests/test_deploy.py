@@ -23,11 +23,10 @@ from typer.testing import CliRunner
 
 from tests.conftest import after_target, moto_data
 from txnalert_cli import config as cfg
-from txnalert_cli.aws import Aws
+from txnalert_cli.aws import Aws, find_queue_url
 from txnalert_cli.cli import app
 from txnalert_cli.errors import ApplyError, ConfigError, ResourceConflict
 from txnalert_cli.handler.app import Settings
-from txnalert_cli.aws import find_queue_url
 from txnalert_cli.infra import plan as infra_plan
 from txnalert_cli.infra.kinds.function import function_environment, handler_settings
 from txnalert_cli.infra.kinds.trigger import ENABLED_STATES, TRANSITIONAL_STATES, concurrency_for_send_rate
