@@ -525,7 +525,7 @@ def test_a_torn_line_is_recognised_wherever_it_stands(tmp_path: Path) -> None:
     """A drain killed mid-write leaves a cut-off record; the next drain to the same file starts a new line
     after it, so it can be first, in the middle or last, with or without its newline."""
     from txnalert_cli.errors import InputError
-    from txnalert_cli.queue.redrive import read_archive
+    from txnalert_cli.queue.archive import read_archive
 
     record = {
         "message_id": "m-1",
@@ -570,10 +570,10 @@ def test_a_torn_line_is_recognised_wherever_it_stands(tmp_path: Path) -> None:
 # write does (a moment no test can hit on purpose): a real drain, killed for real, mid-write.
 KILLED_MID_WRITE = """
 import os, signal, sys
-from txnalert_cli.queue import drain
+from txnalert_cli.queue import archive
 from txnalert_cli.cli import main
 
-original = drain.Archive._write_all
+original = archive.Archive._write_all
 batches = []
 
 
@@ -585,7 +585,7 @@ def cut_short(self, data):
     original(self, data)
 
 
-drain.Archive._write_all = cut_short
+archive.Archive._write_all = cut_short
 sys.argv = ["txnalert", *sys.argv[1:]]
 main()
 """

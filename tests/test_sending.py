@@ -6,6 +6,7 @@ boto3): `before-call` answers a SendMessageBatch with a chosen result, the accep
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -438,16 +439,14 @@ def queue_of(endpoint: str, name: str) -> tuple[Any, str]:
 
 
 def hook_senders(monkeypatch: pytest.MonkeyPatch, endpoint: str, plan: Plan) -> list[Injector]:
-    """Every Sender the CLI builds gets an Injector on its client."""
+    """The Sender the CLI's send-test uses is injected (`send_test(sender=...)`): an Injector on its client."""
     made: list[Injector] = []
-    original = Sender.__init__
 
-    def init(self: Sender, sqs: Any, url: str, **kwargs: Any) -> None:
-        original(self, sqs, url, **kwargs)
-        self.retry_delay = 0
+    def make(sqs: Any, url: str, **kwargs: Any) -> Sender:
         made.append(Injector(sqs, client(endpoint), plan))
+        return Sender(sqs, url, **kwargs, retry_delay=0)
 
-    monkeypatch.setattr(Sender, "__init__", init)
+    monkeypatch.setattr(sending, "send_test", functools.partial(sending.send_test, sender=make))
     return made
 
 

@@ -1,15 +1,18 @@
 """Small named exceptions. The CLI maps them (and botocore's) to one-line messages and exit codes.
 
-Exit codes: 2 for usage and config errors, 1 for operational failures (3, pending changes under
---detailed-exitcode, and 130, Ctrl-C, are set by the CLI itself).
+Exit codes: 2 for usage and config errors, 1 for operational failures, 130 for Ctrl-C (`Interrupted`, or a
+result whose `exit_code` says so; 3, pending changes under --detailed-exitcode, is set by the CLI itself).
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 USAGE = 2
 OPERATIONAL = 1
+INTERRUPTED = 130
 
 
 class TxnalertError(Exception):
@@ -25,6 +28,12 @@ class TxnalertError(Exception):
 
     def lines(self) -> list[str]:
         return [self.message]
+
+
+class Interrupted(TxnalertError):
+    """Ctrl-C stopped the work part-way; the message says what was done and what was not."""
+
+    exit_code = INTERRUPTED
 
 
 class UsageError(TxnalertError):
@@ -48,6 +57,21 @@ class ConfigError(TxnalertError):
 
 class InputError(ConfigError):
     """Bad input data (a transactions file, an archive, a flag's value): one line per problem, exit 2."""
+
+
+@contextlib.contextmanager
+def reading(path: str) -> Iterator[None]:
+    """Reading an input file (transactions, an archive): its errors as one-line InputErrors that name it."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise InputError([f"{path}: file not found"]) from None
+    except IsADirectoryError:
+        raise InputError([f"{path}: is a directory"]) from None
+    except UnicodeDecodeError:
+        raise InputError([f"{path}: is not UTF-8 text"]) from None
+    except OSError as exc:
+        raise InputError([f"{path}: cannot read: {exc.strerror}"]) from None
 
 
 class NoRegion(TxnalertError):

@@ -13,6 +13,9 @@ retryable error and accepts a later entry of the same account in that batch. The
 in the queue, so the re-sent entry lands after it (re-sending the later one would not help: FIFO
 deduplication drops it). `SendResult.reordered` counts such transactions and a warning names them.
 A transaction that fails for good leaves a gap: the later ones of its account are still sent, in order.
+
+The SQS calls themselves (SendMessageBatch, the re-sends) are the batch engine's (`sqs.send_batch`). Entry
+point: `send_test` (`txnalert send-test`).
 """
 
 from __future__ import annotations
@@ -28,9 +31,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from ..errors import InputError, TxnalertError, UsageError, from_botocore
+from ..config import Config
+from ..errors import INTERRUPTED, InputError, TxnalertError, UsageError, from_botocore, reading
 from ..handler.contract import (
     CURRENCY_DECIMALS,
     InvalidTransaction,
@@ -39,13 +43,11 @@ from ..handler.contract import (
     parse_body,
     parse_transaction,
 )
+from . import sqs as engine
+from .entry import Connect, Progress, no_progress
+from .inspect import queue_url
+from .sqs import ENTRY_RETRIES, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, Batcher, RateLimiter, entry_size
 
-MAX_BATCH_ENTRIES = 10
-# SendMessageBatch's total payload limit. AWS raised it to 1 MiB in 2025; 256 KiB is what every
-# endpoint (older emulators included) accepts, and ten transactions are a few KiB. A queue configured
-# for bigger messages (queue.max_message_size) is on an endpoint that takes batches that big.
-MAX_BATCH_BYTES = 262_144
-ENTRY_RETRIES = 3
 TYPES = ("deposit", "withdrawal", "mixed")
 MAX_FILE_ERRORS = 20
 MAX_COUNT = 1_000_000
@@ -146,19 +148,10 @@ def read_file(path: str, max_message_size: int | None = None) -> tuple[int, Call
     file = Path(path)
 
     def lines() -> Iterator[tuple[int, str]]:
-        try:
-            with file.open(encoding="utf-8-sig") as handle:
-                for number, line in enumerate(handle, start=1):
-                    if line.strip():
-                        yield number, line
-        except FileNotFoundError:
-            raise InputError([f"{path}: file not found"]) from None
-        except IsADirectoryError:
-            raise InputError([f"{path}: is a directory"]) from None
-        except UnicodeDecodeError:
-            raise InputError([f"{path}: is not UTF-8 text"]) from None
-        except OSError as exc:
-            raise InputError([f"{path}: cannot read: {exc.strerror}"]) from None
+        with reading(path), file.open(encoding="utf-8-sig") as handle:
+            for number, line in enumerate(handle, start=1):
+                if line.strip():
+                    yield number, line
 
     def check(line: str) -> tuple[Transaction | None, str | None]:
         try:
@@ -206,57 +199,15 @@ def read_file(path: str, max_message_size: int | None = None) -> tuple[int, Call
     return count, stream
 
 
-class RateLimiter:
-    """At most `rate` messages per second, shared by the sending threads.
-
-    Every message gets a slot 1/rate after the previous one and a batch goes when the slot of its last
-    message comes: the n-th message of a run (counting from 0) is never sent before n/rate seconds. A
-    pause (a slow endpoint) is not made up for with a burst. `clock` and `sleep` are for tests."""
-
-    def __init__(
-        self,
-        rate: float | None,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.rate = rate
-        self._clock = clock
-        self._sleep = sleep
-        self._lock = threading.Lock()
-        self._next: float | None = None
-
-    def acquire(self, n: int) -> None:
-        if not self.rate or n < 1:
-            return
-        with self._lock:
-            now = self._clock()
-            start = now if self._next is None else max(now, self._next)
-            send_at = start + (n - 1) / self.rate
-            self._next = start + n / self.rate
-        delay = send_at - now
-        if delay > 0:
-            self._sleep(delay)
-
-
-def _entry(index: int, txn: Transaction, fifo: bool) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "Id": str(index),
-        "MessageBody": txn.to_body(),
-        "MessageAttributes": message_attributes(txn),
-    }
-    if fifo:
-        entry["MessageGroupId"] = txn.account_id
-        entry["MessageDeduplicationId"] = txn.transaction_id
-    return entry
-
-
-def entry_size(entry: dict[str, Any]) -> int:
-    """Bytes an entry counts toward the batch limit: body plus attribute names, types and values."""
-    size = len(entry["MessageBody"].encode("utf-8"))
-    for name, value in entry.get("MessageAttributes", {}).items():
-        size += len(name.encode()) + len(value["DataType"].encode()) + len(value.get("StringValue", "").encode())
-    return size
+def _entry(index: int, txn: Transaction, fifo: bool) -> engine.Entry:
+    """A transaction's entry; FIFO: its account is the message group, its id the deduplication id."""
+    return engine.entry(
+        str(index),
+        txn.to_body(),
+        message_attributes(txn),
+        group_id=txn.account_id if fifo else None,
+        deduplication_id=txn.transaction_id,
+    )
 
 
 class BatchBuilder:
@@ -272,10 +223,9 @@ class BatchBuilder:
     ) -> None:
         self.fifo = fifo
         self.max_bytes = max_bytes
-        self.max_entries = max(1, min(max_entries, MAX_BATCH_ENTRIES))
         self.max_message_size = max_message_size
-        self._batch: Batch = []
-        self._size = 0
+        self._batcher: Batcher[tuple[Transaction, engine.Entry]] = Batcher(max_entries, max_bytes)
+        self.max_entries = self._batcher.max_entries
 
     def add(self, txn: Transaction) -> Batch | None:
         entry = _entry(0, txn, self.fifo)
@@ -291,17 +241,12 @@ class BatchBuilder:
             raise InputError(
                 [f"transaction {txn.transaction_id}: message is {esize} bytes, the batch limit is {self.max_bytes}"]
             )
-        full: Batch | None = None
-        if self._batch and (len(self._batch) >= self.max_entries or self._size + esize > self.max_bytes):
-            full = self.flush()
-        entry["Id"] = str(len(self._batch))
-        self._batch.append((txn, entry))
-        self._size += esize
+        full = self._batcher.add((txn, entry), esize)
+        entry["Id"] = str(len(self._batcher) - 1)  # its position in its batch
         return full
 
     def flush(self) -> Batch | None:
-        batch, self._batch, self._size = self._batch, [], 0
-        return batch or None
+        return self._batcher.flush()
 
 
 def batches(
@@ -341,6 +286,7 @@ class SendResult:
     fifo: bool = False
     threads: int = 0
     api_calls: int = 0
+    queue: str = ""  # the queue's name
 
     @property
     def rate(self) -> float:
@@ -349,6 +295,15 @@ class SendResult:
     @property
     def ok(self) -> bool:
         return not (self.failed or self.not_sent or self.interrupted or self.stopped_by)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when everything was sent; 130 after Ctrl-C; the stopping error's code; else 1."""
+        if self.interrupted:
+            return INTERRUPTED
+        if self.stopped_by is not None:
+            return self.stopped_by.exit_code
+        return 0 if self.ok else 1
 
     def add_error(self, line: str) -> None:
         if len(self.errors) < MAX_KEPT_ERRORS:
@@ -406,52 +361,42 @@ class Sender:
         Re-sends keep the batch's order and finish before the thread's next batch. Whatever happens (an
         exception on a re-send included), the entries SQS accepted are counted as sent, so nobody re-runs
         the command for them (and duplicates them); the entries of a call that raised count as failed."""
-        order = {entry["Id"]: position for position, (_, entry) in enumerate(batch)}
-        pending: dict[str, tuple[Transaction, dict[str, Any]]] = {entry["Id"]: (txn, entry) for txn, entry in batch}
-        accepted: dict[str, int] = {}  # entry id -> attempt that got it in
-        failures: list[str] = []
+        outcome = engine.SendOutcome()
         try:
-            for attempt in range(ENTRY_RETRIES + 1):
-                self.limiter.acquire(len(pending))
-                response = self.sqs.send_message_batch(QueueUrl=self.url, Entries=[e for _, e in pending.values()])
-                with self._lock:
-                    result.api_calls += 1
-                for ok in response.get("Successful", []):
-                    if pending.pop(ok["Id"], None) is not None:
-                        accepted[ok["Id"]] = attempt
-                for bad in response.get("Failed", []):
-                    if bad["Id"] not in pending:
-                        continue
-                    if bad.get("SenderFault") or attempt == ENTRY_RETRIES:
-                        txn, _ = pending.pop(bad["Id"])
-                        failures.append(f"{txn.transaction_id}: {bad.get('Code', 'error')}: {bad.get('Message', '')}")
-                # What is left (retryable failures, entries the answer did not mention) goes again, in order.
-                pending = dict(sorted(pending.items(), key=lambda item: order[item[0]]))
-                if not pending:
-                    break
-                if attempt < ENTRY_RETRIES:
-                    time.sleep(self.retry_delay * 2**attempt)
-            else:
-                for txn, _ in pending.values():
-                    failures.append(f"{txn.transaction_id}: not acknowledged by SQS")
-                pending = {}
+            engine.send_batch(
+                self.sqs,
+                self.url,
+                [entry for _, entry in batch],
+                retries=ENTRY_RETRIES,
+                retry_delay=self.retry_delay,
+                before_call=self.limiter.acquire,
+                outcome=outcome,
+            )
         finally:
-            # On an exception, `pending` holds the entries of the call that raised: not confirmed.
-            reordered = self._reordered(batch, accepted) if self.fifo else []
-            sent_ids = [txn.transaction_id for txn, entry in batch if entry["Id"] in accepted]
-            with self._lock:
-                result.sent += len(sent_ids)
-                if self.keep_ids:
-                    result.transaction_ids.extend(sent_ids)
-                result.failed += len(failures) + len(pending)
-                for line in failures:
-                    result.add_error(line)
-                result.reordered += len(reordered)
-                for txn_id in reordered[: max(0, MAX_KEPT_ERRORS - len(result.warnings))]:
-                    result.warnings.append(
-                        f"{txn_id}: re-sent after a later transaction of its account was accepted: "
-                        "it is out of order in the FIFO queue"
-                    )
+            self._account(batch, outcome, result)
+
+    def _account(self, batch: Batch, outcome: engine.SendOutcome, result: SendResult) -> None:
+        """Add what SQS did with a batch to the result (from any thread)."""
+        txn_of = {entry["Id"]: txn.transaction_id for txn, entry in batch}
+        failures = [f"{txn_of[i]}: {error}" for i, error in outcome.failed.items()]
+        failures += [f"{txn_of[i]}: {engine.NOT_ACKNOWLEDGED} by SQS" for i in outcome.unacknowledged]
+        reordered = self._reordered(batch, outcome.accepted) if self.fifo else []
+        sent_ids = [txn.transaction_id for txn, entry in batch if entry["Id"] in outcome.accepted]
+        with self._lock:
+            result.api_calls += outcome.calls
+            result.sent += len(sent_ids)
+            if self.keep_ids:
+                result.transaction_ids.extend(sent_ids)
+            # The entries of a call that raised are not confirmed: failed, without a line (the error says why).
+            result.failed += len(failures) + len(outcome.unconfirmed)
+            for line in failures:
+                result.add_error(line)
+            result.reordered += len(reordered)
+            for txn_id in reordered[: max(0, MAX_KEPT_ERRORS - len(result.warnings))]:
+                result.warnings.append(
+                    f"{txn_id}: re-sent after a later transaction of its account was accepted: "
+                    "it is out of order in the FIFO queue"
+                )
 
     @staticmethod
     def _reordered(batch: Batch, accepted: dict[str, int]) -> list[str]:
@@ -590,3 +535,100 @@ class Sender:
             except queue.Full:
                 continue
         return False
+
+
+# --- send-test ---------------------------------------------------------------------------------------
+
+
+class SenderFactory(Protocol):
+    """Makes the Sender `send_test` uses (`Sender` itself; tests pass their own)."""
+
+    def __call__(
+        self,
+        sqs: Any,
+        url: str,
+        *,
+        fifo: bool,
+        threads: int,
+        rate: float | None,
+        keep_ids: bool,
+        max_message_size: int | None,
+    ) -> Sender: ...
+
+
+@dataclass(frozen=True)
+class SendOptions:
+    """`txnalert send-test`'s flags; None: not given (`send_test` applies the defaults)."""
+
+    count: int | None = None  # [1]
+    type: str | None = None  # [deposit]
+    amount: str | None = None  # [random]
+    currency: str | None = None  # [USD]
+    email: str | None = None  # [send_test.recipient]
+    account: str | None = None  # [random per transaction]
+    from_file: str | None = None  # a JSON Lines file instead of generated transactions
+    rate: float | None = None  # messages per second
+    threads: int = 4
+    keep_ids: bool = False  # keep the sent transaction ids for the result (--json)
+
+
+def transactions_to_send(config: Config, options: SendOptions) -> tuple[int, Iterator[Transaction]]:
+    """(how many, the stream): the file's transactions, every line checked first, or generated ones. A
+    generation flag with --from-file is a usage error."""
+    max_size = config.queue.max_message_size
+    if options.from_file is None:
+        generated = GenerateOptions(
+            count=1 if options.count is None else options.count,
+            type="deposit" if options.type is None else options.type,
+            amount=options.amount,
+            currency="USD" if options.currency is None else options.currency.upper(),
+            email=options.email or config.send_test.recipient,
+            account=options.account,
+        )
+        return generated.count, generate(generated, max_message_size=max_size)
+    flags = {
+        "--count": options.count,
+        "--type": options.type,
+        "--amount": options.amount,
+        "--currency": options.currency,
+        "--email": options.email,
+        "--account": options.account,
+    }
+    given = [flag for flag, value in flags.items() if value is not None]
+    if given:
+        raise UsageError(f"--from-file cannot be combined with {', '.join(given)}")
+    total, stream = read_file(options.from_file, max_message_size=max_size)
+    return total, stream()
+
+
+def send_test(
+    connect: Connect,
+    config: Config,
+    options: SendOptions,
+    *,
+    progress: Progress = no_progress,
+    sender: SenderFactory | None = None,
+) -> SendResult:
+    """`txnalert send-test`: send test (or a file's) transactions to the config's queue.
+
+    Every input check comes before the first AWS call; each sending thread gets a connection of its own. The
+    result's `exit_code`: 0 when everything was sent, 1 when a transaction failed or was not sent, 130 after
+    Ctrl-C (the batches in hand finish), or the code of the error that stopped sending."""
+    total, transactions = transactions_to_send(config, options)
+    aws = connect(max_pool_connections=options.threads + 2)
+    sqs = aws.client("sqs")
+    url = queue_url(sqs, config.queue.name, where=aws.describe_endpoint())
+    make = sender or Sender
+    batch_sender = make(
+        sqs,
+        url,
+        fifo=config.queue.fifo,
+        threads=options.threads,
+        rate=options.rate,
+        keep_ids=options.keep_ids,
+        max_message_size=config.queue.max_message_size,
+    )
+    with progress(total, "sending") as advance:
+        result = batch_sender.send(transactions, total, progress=advance)
+    result.queue = config.queue.name
+    return result
