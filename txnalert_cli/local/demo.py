@@ -20,10 +20,12 @@ from ..errors import UsageError
 from ..infra.resources import plan_and_apply
 from ..queue import sqs as engine
 from ..queue.inspect import DLQ, MAIN, peek, queue_stats
-from ..queue.sending import GenerateOptions, Sender, generate
+from ..queue.sending import Sender
+from ..queue.transactions import GenerateOptions, generate
 from .emulator import start_in_thread
+from .lambda_runtime import LogSink
 from .outbox import fetch
-from .worker import LogSink, Worker, build_worker
+from .worker import Worker, build_worker
 
 # Malformed messages the bank's core app might produce; each must end in the DLQ with a reason.
 MALFORMED = [

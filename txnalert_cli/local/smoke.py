@@ -34,7 +34,7 @@ from ..infra.identities import sender_identity
 from ..logs import LogGroupMissing, log_group, read_events
 from ..queue import sqs as engine
 from ..queue.inspect import DLQ, MAIN, QueueStats, queue_stats
-from ..queue.sending import GenerateOptions, build_transaction
+from ..queue.transactions import GenerateOptions, build_transaction
 from .worker import Worker, build_worker
 
 SIMULATOR = {

@@ -6,15 +6,14 @@ Semantics follow Lambda's SQS event source mapping with ReportBatchItemFailures:
   moved to the DLQ by SQS after max_receive_count); every other record is deleted (DeleteMessageBatch);
 - a handler exception, or a failure list naming a record that is not in the batch, fails the whole batch.
 
-moto never runs Lambda code (no Docker), so on the emulator this is the consumer. It also works against
-real AWS, as a consumer on a VM or in a container.
+The event records, the batch response contract and the handler's log stream are `lambda_runtime`'s. moto never
+runs Lambda code (no Docker), so on the emulator this is the consumer. It also works against real AWS, as a
+consumer on a VM or in a container. Entry point: `run_worker` (`txnalert worker`).
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import io
 import json
 import math
 import signal
@@ -28,7 +27,7 @@ from typing import Any
 
 from ..aws import Aws
 from ..config import Config
-from ..errors import INTERRUPTED, TxnalertError
+from ..errors import INTERRUPTED
 from ..handler.app import AlertHandler, Settings
 from ..handler.context import LambdaContext
 from ..logs import CloudWatchWriter, log_group
@@ -36,102 +35,13 @@ from ..queue import sqs as engine
 from ..queue.entry import SILENT, Notes
 from ..queue.inspect import MAIN, find_queue_url, queue_stats
 from ..queue.sqs import MAX_BATCH_ENTRIES as RECEIVE_MAX
+from .lambda_runtime import LogSink, batch_failures, lambda_record
 
 # One receive_batch() long-polls at most this long before the run loop looks again (until-empty: at the queue).
 MAX_POLL_SECONDS = 5
 # A long poll is made of receives of at most this many seconds: a stop (Ctrl-C) is answered within one. An idle
 # worker makes about one ReceiveMessage call a second (on AWS, about 2.6 million a month per worker).
 POLL_SLICE_SECONDS = 1
-
-
-class LogSink(io.TextIOBase):
-    """The handler's log stream: JSON lines, echoed to the terminal and/or forwarded to CloudWatch Logs.
-
-    Counts and failure reasons come from the handler itself (`AlertHandler.emails_sent`, `.failures`),
-    never from parsing its logs: they must not depend on the log level."""
-
-    def __init__(self, echo: Callable[[str], None] | None = None, forward: Any = None) -> None:
-        super().__init__()
-        self.echo = echo
-        self.forward = forward  # a logs.CloudWatchWriter: lines shipped to the function's log group
-        self.lines: list[dict[str, Any]] = []
-        self.keep_lines = False  # tests: keep the parsed lines
-        self._lock = threading.Lock()
-        self._partial = ""
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, text: str) -> int:
-        with self._lock:
-            self._partial += text
-            *complete, self._partial = self._partial.split("\n")
-        for line in complete:
-            if line.strip():
-                self._take(line)
-        return len(text)
-
-    def ship(self) -> None:
-        """Send the buffered lines on (called after each batch, not per line)."""
-        if self.forward is not None:
-            self.forward.flush()
-
-    def _take(self, line: str) -> None:
-        if self.echo is not None:
-            self.echo(line)
-        if self.forward is not None:
-            self.forward.add(line)
-        if self.keep_lines:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                return
-            if isinstance(record, dict):
-                with self._lock:
-                    self.lines.append(record)
-
-
-def lambda_record(message: Mapping[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
-    """An SQS message as Lambda's SQS event source delivers it (one element of `Records`)."""
-    system = message.get("Attributes", {})
-    attributes = {
-        key: system[key]
-        for key in (
-            "ApproximateReceiveCount",
-            "SentTimestamp",
-            "SenderId",
-            "ApproximateFirstReceiveTimestamp",
-            "SequenceNumber",
-            "MessageGroupId",
-            "MessageDeduplicationId",
-            "AWSTraceHeader",
-            "DeadLetterQueueSourceArn",
-        )
-        if key in system
-    }
-    message_attributes: dict[str, Any] = {}
-    for name, value in (message.get("MessageAttributes") or {}).items():
-        entry: dict[str, Any] = {"stringListValues": [], "binaryListValues": [], "dataType": value["DataType"]}
-        if "StringValue" in value:
-            entry["stringValue"] = value["StringValue"]
-        if "BinaryValue" in value:
-            raw = value["BinaryValue"]
-            entry["binaryValue"] = base64.b64encode(raw).decode() if isinstance(raw, bytes) else raw
-        message_attributes[name] = entry
-    record: dict[str, Any] = {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message.get("Body", ""),
-        "attributes": attributes,
-        "messageAttributes": message_attributes,
-        "md5OfBody": message.get("MD5OfBody", ""),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": region,
-    }
-    if message.get("MD5OfMessageAttributes"):
-        record["md5OfMessageAttributes"] = message["MD5OfMessageAttributes"]
-    return record
 
 
 @dataclass
@@ -329,7 +239,7 @@ class Worker:
                     # Lambda would have stopped the invocation: the whole batch fails and is retried (the
                     # idempotency record keeps the emails already sent from going out twice).
                     raise TimeoutError(f"Task timed out after {self.timeout_seconds:g} seconds")
-                failed_ids = self._failed_ids(response, by_id)
+                failed_ids = batch_failures(response, by_id)
             except Exception as exc:  # the whole batch fails, as in Lambda: nothing is deleted
                 self._ship_logs(stats)
                 stats.emails_sent += getattr(self.handler, "emails_sent", 0) - emails_before
@@ -376,26 +286,6 @@ class Worker:
             self.sink.ship()
         except Exception as exc:  # logs must never stop message processing
             stats.errors.append(f"could not write logs to CloudWatch: {exc}")
-
-    @staticmethod
-    def _failed_ids(response: Any, by_id: dict[str, str]) -> set[str]:
-        """The batchItemFailures contract: an invalid response or unknown id fails the whole batch."""
-        if response is None:
-            return set()
-        if not isinstance(response, Mapping):
-            raise TxnalertError(f"handler returned {type(response).__name__}, not a batch response")
-        items = response.get("batchItemFailures")
-        if items is None:  # AWS: a missing or null list means the whole batch succeeded
-            return set()
-        if not isinstance(items, list):
-            raise TxnalertError("batchItemFailures is not a list")
-        failed: set[str] = set()
-        for item in items:
-            identifier = item.get("itemIdentifier") if isinstance(item, Mapping) else None
-            if not identifier or identifier not in by_id:
-                raise TxnalertError(f"batchItemFailures names an unknown record: {identifier!r}")
-            failed.add(str(identifier))
-        return failed
 
     def _delete(self, handles: list[str], stats: WorkerStats) -> None:
         outcome = engine.BatchOutcome()
