@@ -15,7 +15,7 @@ from botocore.awsrequest import AWSResponse
 
 from tests.conftest import untargeted
 from txnalert_cli.aws import MAX_ATTEMPTS
-from txnalert_cli.errors import TxnalertError
+from txnalert_cli.errors import Interrupted, TxnalertError
 from txnalert_cli.queue.inspect import queue_stats
 from txnalert_cli.queue.redrive import (
     MANUAL,
@@ -396,6 +396,43 @@ def test_replay_whose_messages_did_not_arrive_exits_1(
         "error: the counts do not add up: txq grew by 2, not by the 12 messages this replay reports moved there: "
         "10 are not on it"
     )
+
+
+def test_ctrl_c_during_a_replay_or_a_move_task_is_interrupted_with_exit_130(
+    endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both raise the one named exception, errors.Interrupted (exit 130), saying what was done."""
+    from .test_drain import hook_every_session
+
+    config = create_queues(tmp_path, endpoint)
+    seed(endpoint, "txq", 3)
+    archive = tmp_path / "a.jsonl"
+    invoke_json("drain", "-c", config, "--to", str(archive))
+
+    def ctrl_c(**_: Any) -> None:
+        raise KeyboardInterrupt
+
+    hook_every_session(monkeypatch, lambda core: core.register("before-call.sqs.SendMessageBatch", ctrl_c))
+    result = invoke("replay", str(archive), "-c", config)
+    assert result.exit_code == 130, result.output
+    assert result.stderr.splitlines()[-1] == (
+        "error: interrupted after sending 0 messages: replaying the archive again sends them again"
+    )
+
+    seed(endpoint, "txq-dlq", 2)
+    sqs = new_client(endpoint)
+    main, dlq = queue_stats(sqs, "main", "txq"), queue_stats(sqs, "dlq", "txq-dlq")
+
+    def ctrl_c_once_started(**_: Any) -> None:  # Ctrl-C while the started task is followed
+        if tasks.started:
+            raise KeyboardInterrupt
+
+    sqs.meta.events.register("before-call.sqs.ListMessageMoveTasks", ctrl_c_once_started)  # before the fake's
+    tasks = FakeMoveTasks(sqs, listings=[[]])
+    with pytest.raises(Interrupted) as caught:
+        redrive(sqs, sqs, main=main, dlq=dlq, interval=0.01)
+    assert caught.value.exit_code == 130
+    assert caught.value.message == "interrupted: the message move task keeps running in SQS (task handle task-1)"
 
 
 # --- replay ---------------------------------------------------------------------------------------

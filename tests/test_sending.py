@@ -24,10 +24,13 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import EndpointConnectionError
 from typer.testing import CliRunner
 
+from txnalert_cli.aws import Aws
 from txnalert_cli.cli import app
+from txnalert_cli.config import load
 from txnalert_cli.errors import EndpointUnreachable, InputError, UsageError
 from txnalert_cli.handler.contract import Transaction, parse_transaction
 from txnalert_cli.queue import sending, transactions
+from txnalert_cli.queue.entry import using
 from txnalert_cli.queue.sending import Sender
 from txnalert_cli.queue.sqs import ENTRY_RETRIES, MAX_BATCH_ENTRIES, RateLimiter, entry_size
 from txnalert_cli.queue.transactions import BatchBuilder, GenerateOptions, batches, generate, read_file
@@ -440,6 +443,53 @@ def hook_senders(monkeypatch: pytest.MonkeyPatch, endpoint: str, plan: Plan) -> 
 
     monkeypatch.setattr(sending, "send_test", functools.partial(sending.send_test, sender=make))
     return made
+
+
+def test_send_test_applies_the_defaults_sizes_the_pool_and_uses_the_injected_sender(
+    endpoint: str, tmp_path: Path
+) -> None:
+    """The library call does what the command needs: defaults, pool sizing, queue lookup and the exit code."""
+    config = load(created(tmp_path, endpoint))
+    aws = Aws.from_config(config)
+    made: list[dict[str, Any]] = []
+
+    def make(sqs: Any, url: str, **kwargs: Any) -> Sender:
+        made.append(kwargs)
+        return Sender(sqs, url, **kwargs)
+
+    result = sending.send_test(using(aws), config, sending.SendOptions(count=3, threads=12), sender=make)
+    assert made == [
+        {
+            "fifo": False,
+            "threads": 12,
+            "rate": None,
+            "keep_ids": False,
+            "max_message_size": config.queue.max_message_size,
+        }
+    ]
+    assert aws.max_pool_connections == 14  # a connection per thread, and two more
+    assert (result.sent, result.failed, result.queue, result.exit_code) == (3, 0, "txq", 0)
+    sent = [json.loads(m["Body"]) for m in receive_bodies(*queue_of(endpoint, "txq"))]
+    assert {(t["type"], t["currency"], t["email"]) for t in sent} == {("deposit", "USD", config.send_test.recipient)}
+
+    def refusing(sqs: Any, url: str, **kwargs: Any) -> Sender:
+        Injector(sqs, client(endpoint), lambda number, entries: {"0": SENDER_FAULT})
+        return Sender(sqs, url, **kwargs)
+
+    failed = sending.send_test(
+        using(Aws.from_config(config)), config, sending.SendOptions(count=2, keep_ids=True), sender=refusing
+    )
+    assert (failed.sent, failed.failed, failed.exit_code, len(failed.transaction_ids)) == (1, 1, 1, 1)
+    with pytest.raises(UsageError, match=r"^--from-file cannot be combined with --count$"):
+        sending.send_test(using(aws), config, sending.SendOptions(count=2, from_file="t.jsonl"), sender=make)
+    assert len(made) == 1  # a usage error comes before any sender is made
+
+
+def receive_bodies(sqs: Any, url: str) -> list[dict[str, Any]]:
+    got: list[dict[str, Any]] = []
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", []):
+        got += batch
+    return got
 
 
 def test_cli_keeps_fifo_order_for_one_account(endpoint: str, tmp_path: Path) -> None:

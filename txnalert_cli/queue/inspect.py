@@ -108,7 +108,7 @@ def queue_stats(sqs: Any, role: str, name: str, *, where: str = "") -> QueueStat
 SETTLE_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0)
 
 
-def settle_delays(aws: Any) -> tuple[float, ...]:
+def settle_delays(aws: Aws) -> tuple[float, ...]:
     """SETTLE_DELAYS against AWS's own endpoints; none with an endpoint override (an emulator)."""
     return () if aws.effective_endpoint() else SETTLE_DELAYS
 
