@@ -47,8 +47,8 @@ import moto.sqs.models as sqs_models  # noqa: E402
 from botocore.config import Config as BotoConfig  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
 
-from txnalert_cli.local.emulator import (  # noqa: E402
-    LOOPBACK,
+from txnalert_cli.local.emulator import LOOPBACK  # noqa: E402
+from txnalert_cli.local.moto_fixes import (  # noqa: E402
     fix_docker_client_property,
     fix_lambda_without_docker,
     fix_sqs_clock,

@@ -57,14 +57,14 @@ def serve(port: int, fixed: bool) -> None:
 
     from moto.server import ThreadedMotoServer
 
-    from txnalert_cli.local import emulator
+    from txnalert_cli.local import emulator, moto_fixes
 
     logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
-    emulator.fix_lambda_without_docker()
-    emulator.fix_docker_client_property()
-    emulator.fix_sqs_clock()
+    moto_fixes.fix_lambda_without_docker()
+    moto_fixes.fix_docker_client_property()
+    moto_fixes.fix_sqs_clock()
     if fixed:
-        emulator.fix_sqs_thread_safety()
+        moto_fixes.fix_sqs_thread_safety()
     server = ThreadedMotoServer(ip_address=emulator.LOOPBACK, port=port, verbose=False)
     server.start()
     print("ready", flush=True)

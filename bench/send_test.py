@@ -3,7 +3,7 @@
 The emulator runs in its own process (`python -m txnalert_cli.local.emulator --port P`, fixes applied), so
 `time.process_time()` of this process is the client's CPU only (every thread of it); the emulator's
 CPU is read from /proc for context. Each run sends N generated transactions
-(`sending.generate(GenerateOptions(count=N))`) to a new queue, deleted afterwards:
+(`transactions.generate(GenerateOptions(count=N))`) to a new queue, deleted afterwards:
 
   baseline   one `send_message` per transaction (body + the same message attributes), one thread
   sender t=1 `sending.Sender` (SendMessageBatch of 10), threads=1, its client built as send-test does
@@ -45,7 +45,7 @@ from txnalert_cli.aws import Aws  # noqa: E402
 from txnalert_cli.config import builtin_example  # noqa: E402
 from txnalert_cli.handler.contract import message_attributes  # noqa: E402
 from txnalert_cli.local.emulator import LOOPBACK, answers  # noqa: E402
-from txnalert_cli.queue import sending  # noqa: E402
+from txnalert_cli.queue import sending, transactions  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -127,7 +127,7 @@ def measure(pid: int, body: Callable[[], tuple[int, int]]) -> Run:
 def run_sender(sqs: Any, pid: int, n: int, threads: int) -> Run:
     def fn(url: str) -> tuple[int, int]:
         sender = sending.Sender(sqs, url, fifo=False, threads=threads)
-        result = sender.send(sending.generate(sending.GenerateOptions(count=n)), n)
+        result = sender.send(transactions.generate(transactions.GenerateOptions(count=n)), n)
         if result.failed or result.sent != n:
             raise RuntimeError(f"sender: sent {result.sent}, failed {result.failed}: {result.errors[:1]}")
         return result.sent, result.api_calls
@@ -143,7 +143,7 @@ def run_sender(sqs: Any, pid: int, n: int, threads: int) -> Run:
 def run_baseline(sqs: Any, pid: int, n: int) -> Run:
     def fn(url: str) -> tuple[int, int]:
         calls = 0
-        for txn in sending.generate(sending.GenerateOptions(count=n)):
+        for txn in transactions.generate(transactions.GenerateOptions(count=n)):
             sqs.send_message(QueueUrl=url, MessageBody=txn.to_body(), MessageAttributes=message_attributes(txn))
             calls += 1
         return calls, calls
@@ -157,7 +157,7 @@ def run_baseline(sqs: Any, pid: int, n: int) -> Run:
 
 def run_generate(pid: int, n: int) -> Run:
     def fn() -> tuple[int, int]:
-        return sum(1 for _ in sending.generate(sending.GenerateOptions(count=n))), 0
+        return sum(1 for _ in transactions.generate(transactions.GenerateOptions(count=n))), 0
 
     return measure(pid, fn)
 

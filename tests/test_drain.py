@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from tests.conftest import after_target, untargeted
 from txnalert_cli.cli import app
-from txnalert_cli.queue.drain import ARCHIVE_FIELDS
+from txnalert_cli.queue.archive import ARCHIVE_FIELDS
 
 runner = CliRunner()
 REPO = Path(__file__).resolve().parents[1]
@@ -225,7 +225,7 @@ def test_match_on_a_deep_queue_receives_each_other_message_once(endpoint: str, t
 
 def test_match_extends_the_hold_while_a_long_scan_runs(endpoint: str, tmp_path: Path) -> None:
     """A scan longer than the visibility timeout: held messages must not come back and be received again."""
-    from txnalert_cli.queue.drain import Consumer, Outcome
+    from txnalert_cli.queue.consumer import Consumer, Outcome
 
     create_queues(tmp_path, endpoint)
     others: list[str] = []
@@ -260,7 +260,7 @@ def test_match_stops_at_the_first_message_whose_hold_lapsed(endpoint: str, tmp_p
     stays 2 receives short of the margin (5 - 1) that the scan must never cross."""
     from botocore.awsrequest import AWSResponse
 
-    from txnalert_cli.queue.drain import Consumer, Outcome
+    from txnalert_cli.queue.consumer import Consumer, Outcome
 
     create_queues(tmp_path, endpoint)
     seed(endpoint, "txq", 10, currency="USD")
@@ -384,7 +384,8 @@ def test_delete_failures_are_reported_and_stay_on_the_queue(endpoint: str, tmp_p
     """A DeleteMessageBatch that reports one entry Failed: that message is archived AND still queued."""
     from botocore.awsrequest import AWSResponse
 
-    from txnalert_cli.queue.drain import Archive, drain
+    from txnalert_cli.queue.archive import Archive
+    from txnalert_cli.queue.drain import drain
 
     create_queues(tmp_path, endpoint)
     seed(endpoint, "txq", 10)
@@ -523,14 +524,14 @@ def test_the_check_rereads_until_the_counts_settle(endpoint: str, tmp_path: Path
 
 
 def test_the_early_stop_reasons_of_a_drain_are_named() -> None:
-    from txnalert_cli.cli.ops import _early_stop
-    from txnalert_cli.queue.drain import ConsumeResult, DrainResult
+    from txnalert_cli.queue.consumer import ConsumeResult
+    from txnalert_cli.queue.drain import DrainResult, early_stop
     from txnalert_cli.queue.inspect import QueueStats
 
     stats = QueueStats("main", "txq", "url", False, 0, 0, 0, 30, 345600, 5, "arn")
 
     def reason(stopped: str) -> str | None:
-        return _early_stop(DrainResult("txq", None, ConsumeResult(stopped=stopped)), stats)
+        return early_stop(DrainResult("txq", None, ConsumeResult(stopped=stopped)), stats)
 
     assert reason("") is None and reason("max") is None
     assert reason("hold-lapsed:2") == (
@@ -543,7 +544,7 @@ def test_the_early_stop_reasons_of_a_drain_are_named() -> None:
 
 
 def test_match_releases_what_it_holds_on_ctrl_c_and_on_errors(endpoint: str, tmp_path: Path) -> None:
-    from txnalert_cli.queue.drain import Consumer, Outcome
+    from txnalert_cli.queue.consumer import Consumer, Outcome
 
     create_queues(tmp_path, endpoint)
     seed(endpoint, "txq", 20, currency="USD")
@@ -621,9 +622,9 @@ def test_drain_that_stops_early_with_messages_left_exits_1(
     endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """FIFO: the function has a message of one group in flight; the rest of that group cannot be received."""
-    from txnalert_cli.queue import drain as drain_module
+    from txnalert_cli.queue import consumer
 
-    monkeypatch.setattr(drain_module, "EMPTY_WAIT", 0)  # idle receives without long polls: a fast test
+    monkeypatch.setattr(consumer, "EMPTY_WAIT", 0)  # idle receives without long polls: a fast test
     config = create_queues(tmp_path, endpoint, fifo=True)
     seed(endpoint, "txq.fifo", 6, group=True)  # groups acct-0 and acct-1, three each
     url = url_of(endpoint, "txq.fifo")

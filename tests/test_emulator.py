@@ -19,7 +19,7 @@ import boto3
 import pytest
 
 from tests.conftest import moto_data
-from txnalert_cli.local import emulator
+from txnalert_cli.local import moto_fixes
 
 
 def _client(service: str, url: str):
@@ -54,9 +54,9 @@ def _create_function(url: str, name: str = "fn") -> None:
 def test_moto_is_the_pinned_minor_version() -> None:
     import moto
 
-    assert moto.__version__.startswith(emulator.MOTO_MINOR + "."), (
-        f"moto {moto.__version__} is installed but the emulator fixes were written for {emulator.MOTO_MINOR}.x: "
-        "re-check txnalert_cli/emulator.py and update the pin in pyproject.toml"
+    assert moto.__version__.startswith(moto_fixes.MOTO_MINOR + "."), (
+        f"moto {moto.__version__} is installed but the emulator fixes were written for {moto_fixes.MOTO_MINOR}.x: "
+        "re-check txnalert_cli/local/moto_fixes.py and update the pin in pyproject.toml"
     )
 
 
@@ -130,7 +130,7 @@ def test_fix3_clock_is_what_sqs_calls_per_message(endpoint: str, monkeypatch: py
 def test_fix4_sqs_calls_run_under_one_lock_and_receive_is_what_the_fix_expects() -> None:
     from moto.sqs.models import Queue, SQSBackend
 
-    for name in (*emulator.SQS_LOCKED_METHODS, "receive_message"):
+    for name in (*moto_fixes.SQS_LOCKED_METHODS, "receive_message"):
         patched = getattr(SQSBackend, name)
         assert getattr(patched, "_txnalert_fixed", False), f"SQSBackend.{name} is not under fix 4"
         assert callable(patched.__wrapped__)
@@ -138,7 +138,7 @@ def test_fix4_sqs_calls_run_under_one_lock_and_receive_is_what_the_fix_expects()
 
     # What the receive wrapper relies on: moto's own signature, its long-poll wait, its visible-message list.
     original = SQSBackend.receive_message.__wrapped__
-    assert tuple(inspect.signature(original).parameters) == emulator.SQS_RECEIVE_PARAMS
+    assert tuple(inspect.signature(original).parameters) == moto_fixes.SQS_RECEIVE_PARAMS
     assert tuple(inspect.signature(Queue.wait_for_messages).parameters) == ("self", "timeout")
     assert isinstance(inspect.getattr_static(Queue, "messages"), property)
     # moto's loop still waits inside the backend (the reason for the wrapper): wait_seconds_timeout is read there.
@@ -246,21 +246,21 @@ def test_fixes_fail_loudly_when_moto_changes(monkeypatch: pytest.MonkeyPatch) ->
     from moto.utilities.docker_utilities import DockerModel
 
     monkeypatch.delattr(sqs_models, "unix_time_millis")
-    with pytest.raises(emulator.EmulatorError, match="review emulator fix 3"):
-        emulator.fix_sqs_clock()
+    with pytest.raises(moto_fixes.EmulatorError, match="review emulator fix 3"):
+        moto_fixes.fix_sqs_clock()
     monkeypatch.setattr(DockerModel, "docker_client", None)
-    with pytest.raises(emulator.EmulatorError, match="review emulator fix 2"):
-        emulator.fix_docker_client_property()
+    with pytest.raises(moto_fixes.EmulatorError, match="review emulator fix 2"):
+        moto_fixes.fix_docker_client_property()
     from moto.sqs.models import SQSBackend
 
     fixed_receive = SQSBackend.receive_message
     monkeypatch.setattr(SQSBackend, "receive_message", lambda self, queue_name, count: [])
-    with pytest.raises(emulator.EmulatorError, match=r"receive_message no longer takes .*review emulator fix 4"):
-        emulator.fix_sqs_thread_safety()
+    with pytest.raises(moto_fixes.EmulatorError, match=r"receive_message no longer takes .*review emulator fix 4"):
+        moto_fixes.fix_sqs_thread_safety()
     monkeypatch.setattr(SQSBackend, "receive_message", fixed_receive)
     monkeypatch.delattr(SQSBackend, "delete_message_batch")
-    with pytest.raises(emulator.EmulatorError, match="delete_message_batch is gone; review emulator fix 4"):
-        emulator.fix_sqs_thread_safety()
+    with pytest.raises(moto_fixes.EmulatorError, match="delete_message_batch is gone; review emulator fix 4"):
+        moto_fixes.fix_sqs_thread_safety()
 
 
 def _free_port() -> int:

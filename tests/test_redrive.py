@@ -15,7 +15,7 @@ from botocore.awsrequest import AWSResponse
 
 from tests.conftest import untargeted
 from txnalert_cli.aws import MAX_ATTEMPTS
-from txnalert_cli.errors import TxnalertError
+from txnalert_cli.errors import Interrupted, TxnalertError
 from txnalert_cli.queue.inspect import queue_stats
 from txnalert_cli.queue.redrive import (
     MANUAL,
@@ -398,6 +398,43 @@ def test_replay_whose_messages_did_not_arrive_exits_1(
     )
 
 
+def test_ctrl_c_during_a_replay_or_a_move_task_is_interrupted_with_exit_130(
+    endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both raise the one named exception, errors.Interrupted (exit 130), saying what was done."""
+    from .test_drain import hook_every_session
+
+    config = create_queues(tmp_path, endpoint)
+    seed(endpoint, "txq", 3)
+    archive = tmp_path / "a.jsonl"
+    invoke_json("drain", "-c", config, "--to", str(archive))
+
+    def ctrl_c(**_: Any) -> None:
+        raise KeyboardInterrupt
+
+    hook_every_session(monkeypatch, lambda core: core.register("before-call.sqs.SendMessageBatch", ctrl_c))
+    result = invoke("replay", str(archive), "-c", config)
+    assert result.exit_code == 130, result.output
+    assert result.stderr.splitlines()[-1] == (
+        "error: interrupted after sending 0 messages: replaying the archive again sends them again"
+    )
+
+    seed(endpoint, "txq-dlq", 2)
+    sqs = new_client(endpoint)
+    main, dlq = queue_stats(sqs, "main", "txq"), queue_stats(sqs, "dlq", "txq-dlq")
+
+    def ctrl_c_once_started(**_: Any) -> None:  # Ctrl-C while the started task is followed
+        if tasks.started:
+            raise KeyboardInterrupt
+
+    sqs.meta.events.register("before-call.sqs.ListMessageMoveTasks", ctrl_c_once_started)  # before the fake's
+    tasks = FakeMoveTasks(sqs, listings=[[]])
+    with pytest.raises(Interrupted) as caught:
+        redrive(sqs, sqs, main=main, dlq=dlq, interval=0.01)
+    assert caught.value.exit_code == 130
+    assert caught.value.message == "interrupted: the message move task keeps running in SQS (task handle task-1)"
+
+
 # --- replay ---------------------------------------------------------------------------------------
 
 
@@ -525,7 +562,7 @@ def test_a_torn_line_is_recognised_wherever_it_stands(tmp_path: Path) -> None:
     """A drain killed mid-write leaves a cut-off record; the next drain to the same file starts a new line
     after it, so it can be first, in the middle or last, with or without its newline."""
     from txnalert_cli.errors import InputError
-    from txnalert_cli.queue.redrive import read_archive
+    from txnalert_cli.queue.archive import read_archive
 
     record = {
         "message_id": "m-1",
@@ -570,10 +607,10 @@ def test_a_torn_line_is_recognised_wherever_it_stands(tmp_path: Path) -> None:
 # write does (a moment no test can hit on purpose): a real drain, killed for real, mid-write.
 KILLED_MID_WRITE = """
 import os, signal, sys
-from txnalert_cli.queue import drain
+from txnalert_cli.queue import archive
 from txnalert_cli.cli import main
 
-original = drain.Archive._write_all
+original = archive.Archive._write_all
 batches = []
 
 
@@ -585,7 +622,7 @@ def cut_short(self, data):
     original(self, data)
 
 
-drain.Archive._write_all = cut_short
+archive.Archive._write_all = cut_short
 sys.argv = ["txnalert", *sys.argv[1:]]
 main()
 """

@@ -6,6 +6,7 @@ boto3): `before-call` answers a SendMessageBatch with a chosen result, the accep
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -23,21 +24,16 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import EndpointConnectionError
 from typer.testing import CliRunner
 
+from txnalert_cli.aws import Aws
 from txnalert_cli.cli import app
+from txnalert_cli.config import load
 from txnalert_cli.errors import EndpointUnreachable, InputError, UsageError
 from txnalert_cli.handler.contract import Transaction, parse_transaction
-from txnalert_cli.queue import sending
-from txnalert_cli.queue.sending import (
-    MAX_BATCH_ENTRIES,
-    BatchBuilder,
-    GenerateOptions,
-    RateLimiter,
-    Sender,
-    batches,
-    entry_size,
-    generate,
-    read_file,
-)
+from txnalert_cli.queue import sending, transactions
+from txnalert_cli.queue.entry import using
+from txnalert_cli.queue.sending import Sender
+from txnalert_cli.queue.sqs import ENTRY_RETRIES, MAX_BATCH_ENTRIES, RateLimiter, entry_size
+from txnalert_cli.queue.transactions import BatchBuilder, GenerateOptions, batches, generate, read_file
 
 runner = CliRunner()
 ACCOUNT = "1234567890"
@@ -81,7 +77,7 @@ def test_batches_hold_at_most_ten_entries_in_input_order() -> None:
 
 def test_batches_stay_under_the_byte_limit() -> None:
     txns = [txn(i, customer_name="x" * (i * 7 % 150)) for i in range(40)]
-    sizes = [entry_size(sending._entry(0, t, fifo=False)) for t in txns]
+    sizes = [entry_size(transactions.transaction_entry(0, t, fifo=False)) for t in txns]
     limit = max(sizes) * 3
     got = list(batches(txns, fifo=False, max_bytes=limit))
     assert [t for b in got for t in ids(b)] == [t.transaction_id for t in txns]
@@ -99,7 +95,7 @@ def test_batches_stay_under_the_byte_limit() -> None:
 
 def test_batches_never_hold_an_entry_over_the_message_size() -> None:
     big = txn(3, customer_name="\U0001f600" * 200)  # 12 bytes each in the ASCII-only JSON body
-    size = entry_size(sending._entry(0, big, fifo=False))
+    size = entry_size(transactions.transaction_entry(0, big, fifo=False))
     assert size > 2_000
     with pytest.raises(InputError) as caught:
         list(batches([txn(1), txn(2), big, txn(4)], fifo=False, max_message_size=2_000))
@@ -230,7 +226,7 @@ def test_retryable_failures_give_up_after_the_retries(endpoint: str) -> None:
     sqs, url = make_queue(endpoint)
     Injector(sqs, client(endpoint), lambda number, entries: {"0": RETRYABLE})
     result = Sender(sqs, url, fifo=False, threads=1, retry_delay=0).send(iter([txn(0), txn(1)]), 2)
-    assert (result.sent, result.failed, result.api_calls) == (1, 1, sending.ENTRY_RETRIES + 1)
+    assert (result.sent, result.failed, result.api_calls) == (1, 1, ENTRY_RETRIES + 1)
     assert result.errors == ["txn-00000: InternalError: try again"]
 
 
@@ -346,14 +342,14 @@ def test_generate_checks_count_and_message_size_up_front() -> None:
         generate(GenerateOptions(count=0))
     email = "a" * 60 + "@" + "b" * 60 + ".example.com"
     widest = {**line(0), "transaction_id": "txn-" + "0" * 32, "amount": "5000.00", "email": email}
-    size = sending.message_size(parse_transaction({**widest, "type": "withdrawal"}))
+    size = transactions.message_size(parse_transaction({**widest, "type": "withdrawal"}))
     with pytest.raises(InputError) as caught:
         generate(GenerateOptions(count=5, type="mixed", email=email), max_message_size=size - 1)
     assert caught.value.lines() == [
         f"--email: a generated message is {size} bytes, queue.max_message_size is {size - 1}"
     ]
     assert len(list(generate(GenerateOptions(count=5, type="mixed", email=email), max_message_size=size))) == 5
-    deposits = sending.message_size(parse_transaction(widest))
+    deposits = transactions.message_size(parse_transaction(widest))
     assert len(list(generate(GenerateOptions(count=5, email=email), max_message_size=deposits))) == 5
 
 
@@ -371,7 +367,7 @@ def test_read_file_reports_messages_over_the_queue_limit(tmp_path: Path) -> None
     path = tmp_path / "t.jsonl"
     big = line(2, customer_name="\U0001f600" * 200)
     path.write_text("\n".join(json.dumps(x) for x in (line(1), big, line(3))) + "\n")
-    size = sending.message_size(parse_transaction(big))
+    size = transactions.message_size(parse_transaction(big))
     with pytest.raises(InputError) as caught:
         read_file(str(path), max_message_size=1024)
     assert caught.value.lines() == [
@@ -438,17 +434,62 @@ def queue_of(endpoint: str, name: str) -> tuple[Any, str]:
 
 
 def hook_senders(monkeypatch: pytest.MonkeyPatch, endpoint: str, plan: Plan) -> list[Injector]:
-    """Every Sender the CLI builds gets an Injector on its client."""
+    """The Sender the CLI's send-test uses is injected (`send_test(sender=...)`): an Injector on its client."""
     made: list[Injector] = []
-    original = Sender.__init__
 
-    def init(self: Sender, sqs: Any, url: str, **kwargs: Any) -> None:
-        original(self, sqs, url, **kwargs)
-        self.retry_delay = 0
+    def make(sqs: Any, url: str, **kwargs: Any) -> Sender:
         made.append(Injector(sqs, client(endpoint), plan))
+        return Sender(sqs, url, **kwargs, retry_delay=0)
 
-    monkeypatch.setattr(Sender, "__init__", init)
+    monkeypatch.setattr(sending, "send_test", functools.partial(sending.send_test, sender=make))
     return made
+
+
+def test_send_test_applies_the_defaults_sizes_the_pool_and_uses_the_injected_sender(
+    endpoint: str, tmp_path: Path
+) -> None:
+    """The library call does what the command needs: defaults, pool sizing, queue lookup and the exit code."""
+    config = load(created(tmp_path, endpoint))
+    aws = Aws.from_config(config)
+    made: list[dict[str, Any]] = []
+
+    def make(sqs: Any, url: str, **kwargs: Any) -> Sender:
+        made.append(kwargs)
+        return Sender(sqs, url, **kwargs)
+
+    result = sending.send_test(using(aws), config, sending.SendOptions(count=3, threads=12), sender=make)
+    assert made == [
+        {
+            "fifo": False,
+            "threads": 12,
+            "rate": None,
+            "keep_ids": False,
+            "max_message_size": config.queue.max_message_size,
+        }
+    ]
+    assert aws.max_pool_connections == 14  # a connection per thread, and two more
+    assert (result.sent, result.failed, result.queue, result.exit_code) == (3, 0, "txq", 0)
+    sent = [json.loads(m["Body"]) for m in receive_bodies(*queue_of(endpoint, "txq"))]
+    assert {(t["type"], t["currency"], t["email"]) for t in sent} == {("deposit", "USD", config.send_test.recipient)}
+
+    def refusing(sqs: Any, url: str, **kwargs: Any) -> Sender:
+        Injector(sqs, client(endpoint), lambda number, entries: {"0": SENDER_FAULT})
+        return Sender(sqs, url, **kwargs)
+
+    failed = sending.send_test(
+        using(Aws.from_config(config)), config, sending.SendOptions(count=2, keep_ids=True), sender=refusing
+    )
+    assert (failed.sent, failed.failed, failed.exit_code, len(failed.transaction_ids)) == (1, 1, 1, 1)
+    with pytest.raises(UsageError, match=r"^--from-file cannot be combined with --count$"):
+        sending.send_test(using(aws), config, sending.SendOptions(count=2, from_file="t.jsonl"), sender=make)
+    assert len(made) == 1  # a usage error comes before any sender is made
+
+
+def receive_bodies(sqs: Any, url: str) -> list[dict[str, Any]]:
+    got: list[dict[str, Any]] = []
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", []):
+        got += batch
+    return got
 
 
 def test_cli_keeps_fifo_order_for_one_account(endpoint: str, tmp_path: Path) -> None:
@@ -471,7 +512,7 @@ def test_cli_rejects_messages_over_the_configured_size_and_sends_nothing(endpoin
     path.write_text("\n".join(json.dumps(x) for x in (line(1), big)) + "\n")
     result = runner.invoke(app, ["send-test", "-c", config, "--from-file", str(path)])
     assert result.exit_code == 2
-    size = sending.message_size(parse_transaction(big))
+    size = transactions.message_size(parse_transaction(big))
     assert result.stderr.splitlines() == [
         f"error: {path}: line 2: message is {size} bytes, queue.max_message_size is 1024",
         f"error: {path}: nothing was sent",

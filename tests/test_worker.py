@@ -25,7 +25,8 @@ from typer.testing import CliRunner
 from tests.conftest import moto_data
 from txnalert_cli.aws import Aws
 from txnalert_cli.config import parse
-from txnalert_cli.local.worker import LogSink, Worker, build_worker, lambda_record
+from txnalert_cli.local.lambda_runtime import LogSink, lambda_record
+from txnalert_cli.local.worker import Worker, build_worker
 
 runner = CliRunner()
 REPO = Path(__file__).resolve().parents[1]

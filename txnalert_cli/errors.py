@@ -1,16 +1,20 @@
 """Small named exceptions. The CLI maps them (and botocore's) to one-line messages and exit codes.
 
 Exit codes: 2 for usage and config errors, 1 for operational failures, 3 (PENDING_CHANGES) for a dry run with
-changes under --detailed-exitcode (the plan's result carries it), and 130 for Ctrl-C (set by the CLI).
+changes under --detailed-exitcode (the plan's result carries it), and 130 for Ctrl-C (`Interrupted`, or a
+result whose `exit_code` says so).
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 USAGE = 2
 OPERATIONAL = 1
 PENDING_CHANGES = 3  # --detailed-exitcode: the plan has changes
+INTERRUPTED = 130
 
 
 class TxnalertError(Exception):
@@ -26,6 +30,12 @@ class TxnalertError(Exception):
 
     def lines(self) -> list[str]:
         return [self.message]
+
+
+class Interrupted(TxnalertError):
+    """Ctrl-C stopped the work part-way; the message says what was done and what was not."""
+
+    exit_code = INTERRUPTED
 
 
 class UsageError(TxnalertError):
@@ -49,6 +59,21 @@ class ConfigError(TxnalertError):
 
 class InputError(ConfigError):
     """Bad input data (a transactions file, an archive, a flag's value): one line per problem, exit 2."""
+
+
+@contextlib.contextmanager
+def reading(path: str) -> Iterator[None]:
+    """Reading an input file (transactions, an archive): its errors as one-line InputErrors that name it."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise InputError([f"{path}: file not found"]) from None
+    except IsADirectoryError:
+        raise InputError([f"{path}: is a directory"]) from None
+    except UnicodeDecodeError:
+        raise InputError([f"{path}: is not UTF-8 text"]) from None
+    except OSError as exc:
+        raise InputError([f"{path}: cannot read: {exc.strerror}"]) from None
 
 
 class NoRegion(TxnalertError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json as jsonlib
 import time
 from collections.abc import Callable, Iterator
@@ -48,10 +49,10 @@ def live_line(out: Output, text: Callable[[], str]) -> Iterator[None]:
         yield
 
 
-def _render_send(out: Output, result: Any, queue: str) -> None:
+def _render_send(out: Output, result: Any) -> None:
     not_sent = f", not sent {result.not_sent}" if result.not_sent else ""
     out.line(
-        f"sent {result.sent}, failed {result.failed}{not_sent} to {queue} in {result.elapsed_s:.2f} s "
+        f"sent {result.sent}, failed {result.failed}{not_sent} to {result.queue} in {result.elapsed_s:.2f} s "
         f"({result.rate:.0f} msgs/s)"
     )
     if result.fifo:
@@ -158,60 +159,26 @@ def register(app: typer.Typer) -> None:
         SQS rejects one entry of a batch but accepts a later one of the same account, the re-sent entry
         lands after it: a warning names it).
         """
-        from ..queue import sending
-        from ..queue.inspect import queue_url
+        from ..queue.sending import SendOptions, send_test
 
         ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json, sends=True)
-        max_size = ctx.config.queue.max_message_size
-        if from_file is not None:
-            given = [
-                name
-                for name, value in (
-                    ("--count", count),
-                    ("--type", type_),
-                    ("--amount", amount),
-                    ("--currency", currency),
-                    ("--email", email),
-                    ("--account", account),
-                )
-                if value is not None
-            ]
-            if given:
-                raise UsageError(f"--from-file cannot be combined with {', '.join(given)}")
-            total, stream = sending.read_file(from_file, max_message_size=max_size)
-            transactions = stream()
-        else:
-            options = sending.GenerateOptions(
-                count=1 if count is None else count,
-                type="deposit" if type_ is None else type_,
-                amount=amount,
-                currency="USD" if currency is None else currency.upper(),
-                email=email or ctx.config.send_test.recipient,
-                account=account,
-            )
-            total, transactions = options.count, sending.generate(options, max_message_size=max_size)
-        aws = ctx.aws(max_pool_connections=threads + 2)
-        sqs = aws.client("sqs")
-        url = queue_url(sqs, ctx.config.queue.name, where=aws.describe_endpoint())
-        sender = sending.Sender(
-            sqs,
-            url,
-            fifo=ctx.config.queue.fifo,
-            threads=threads,
+        options = SendOptions(
+            count=count,
+            type=type_,
+            amount=amount,
+            currency=currency,
+            email=email,
+            account=account,
+            from_file=from_file,
             rate=rate,
+            threads=threads,
             keep_ids=json,
-            max_message_size=max_size,
         )
-        with progress_bar(ctx.out, total, "sending") as advance:
-            result = sender.send(transactions, total, progress=advance)
-        ctx.out.emit(result.as_dict(), lambda o: _render_send(o, result, ctx.config.queue.name))
+        result = send_test(ctx.aws, ctx.config, options, progress=functools.partial(progress_bar, ctx.out))
+        ctx.out.emit(result.as_dict(), lambda o: _render_send(o, result))
         _report_send(ctx.out, result)
-        if result.interrupted:
-            raise typer.Exit(130)
-        if result.stopped_by is not None:
-            raise typer.Exit(result.stopped_by.exit_code)
-        if not result.ok:
-            raise typer.Exit(1)
+        if result.exit_code:
+            raise typer.Exit(result.exit_code)
 
     @app.command("inspect-queue")
     def inspect_queue(
@@ -239,32 +206,19 @@ def register(app: typer.Typer) -> None:
         Peeked bodies are masked: email addresses (c***@example.com), account numbers (****7890) and any run
         of 6 or more digits. --show-pii shows them raw, with a warning.
         """
-        from ..queue.inspect import inspect
+        from ..queue.inspect import InspectOptions, inspect
 
         if watch and (json or peek):
             raise UsageError("--watch cannot be combined with --json or --peek")
-        if show_pii and not peek:
-            raise UsageError("--show-pii needs --peek")
+        options = InspectOptions(peek=peek, dlq=dlq, show_pii=show_pii)
         ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
         aws = ctx.aws()
         if watch:
             _watch(ctx.out, lambda: inspect(aws, ctx.config))
             return
-        inspection = inspect(aws, ctx.config, peek_count=peek, dlq=dlq, show_pii=show_pii)
-        if show_pii:
-            ctx.out.warn("--show-pii: message bodies are shown raw, with full email addresses and account numbers")
-        if peek and inspection.messages:
-            if dlq:
-                ctx.out.warn(
-                    "peeking is a receive: each peeked message's receive count went up by one "
-                    "(the DLQ has no redrive policy: this does not move its messages anywhere)"
-                )
-            else:
-                limit = ctx.config.queue.dlq.max_receive_count
-                ctx.out.warn(
-                    f"peeking is a receive: each peeked message's receive count went up by one "
-                    f"(it counts toward max_receive_count = {limit})"
-                )
+        inspection = inspect(aws, ctx.config, options)
+        for warning in inspection.warnings:
+            ctx.out.warn(warning)
         ctx.out.emit(inspection.as_dict(), lambda o: _render_inspect(o, inspection))
 
 

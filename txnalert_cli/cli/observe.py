@@ -119,8 +119,8 @@ def register(app: typer.Typer) -> None:
         ctx.out.emit(result.as_dict(), lambda o: _render_smoke(o, result))
         if junit:
             write_junit(result, junit)
-        if not result.ok:
-            raise typer.Exit(1)
+        if result.exit_code:
+            raise typer.Exit(result.exit_code)
 
     @app.command()
     def logs(

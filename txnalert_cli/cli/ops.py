@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..errors import UsageError
 from ..output import Output
 from .messages import progress_bar
 from .options import ConfigOpt, Ctx, DryRunOpt, EndpointOpt, JsonOpt, ProfileOpt, RegionOpt
 
 if TYPE_CHECKING:
-    from ..queue.drain import DrainResult
-    from ..queue.inspect import MoveCheck, QueueStats
-    from ..queue.redrive import ArchiveSummary, RedriveResult, ReplayResult
+    from ..queue.drain import DrainResult, PurgeResult
+    from ..queue.inspect import MoveCheck
+    from ..queue.redrive import RedriveResult
+    from ..queue.replay import ReplayResult
 
-MAX_THREADS = 16
+MAX_THREADS = 16  # queue.consumer.MAX_THREADS, for the help text (not imported: it keeps --help fast)
 MAX_LISTED_FAILURES = 10
 
 DlqOpt = Annotated[bool, typer.Option("--dlq", help="Work on the dead-letter queue instead of the main queue.")]
@@ -26,20 +26,13 @@ YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confir
 ThreadsOpt = Annotated[int, typer.Option("--threads", help=f"Worker threads (1-{MAX_THREADS}).")]
 
 
-def _check_range(flag: str, value: float | None, lo: float, hi: float | None = None) -> None:
-    if value is None:
-        return
-    shown = int(value) if float(value).is_integer() else value
-    if hi is None and value < lo:
-        raise UsageError(f"{flag} must be at least {lo}, got {shown}")
-    if hi is not None and not lo <= value <= hi:
-        raise UsageError(f"{flag} must be between {lo} and {hi}, got {shown}")
-
-
-def _queue_name(ctx: Ctx, dlq: bool) -> tuple[str, str]:
-    from ..queue.inspect import DLQ, MAIN
-
-    return (DLQ, ctx.config.queue.dlq.name) if dlq else (MAIN, ctx.config.queue.name)
+def _finish(result: DrainResult | RedriveResult | ReplayResult) -> None:
+    """After the result is reported: raise the error that stopped the command, else exit with its code."""
+    error = getattr(result, "error", None)
+    if error is not None:
+        raise error
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
 
 
 def _list_failures(out: Output, failures: list[str], what: str) -> None:
@@ -76,22 +69,21 @@ def _render_counts(out: Output, check: MoveCheck | None, command: str) -> None:
     out.line("; ".join(parts))
 
 
-def _report_check(out: Output, check: MoveCheck | None) -> bool:
-    """The check's findings on stderr; True when the counts do not add up (the command exits 1)."""
+def _report_check(out: Output, check: MoveCheck | None) -> None:
+    """The check's findings on stderr (problems make the command exit 1: the result's exit_code)."""
     if check is None:
-        return False
+        return
     for line in check.unconfirmed:
         out.warn(line)
     for line in check.problems:
         out.error(f"the counts do not add up: {line}")
-    return bool(check.problems)
 
 
 # --- drain ------------------------------------------------------------------------------------------
 
 
-def _render_drain(out: Output, result: DrainResult, removed: Path | None) -> None:
-    c = result.consumed
+def _render_drain(out: Output, result: DrainResult) -> None:
+    c, removed = result.consumed, result.removed
     out.line(f"drained {c.deleted} messages from {result.queue} in {c.elapsed_s:.2f} s ({c.rate:.0f} msgs/s)")
     if result.archive:
         out.line(f"archive: {result.archive}")
@@ -102,40 +94,12 @@ def _render_drain(out: Output, result: DrainResult, removed: Path | None) -> Non
     _render_counts(out, result.check, "drain")
 
 
-def _early_stop(result: DrainResult, stats: QueueStats) -> str | None:
-    """Why the drain stopped with messages it should have drained perhaps left behind; None if it did not.
+def _report_drain(out: Output, result: DrainResult) -> None:
+    """What the result does not say on its own, on stderr: what --match did, failures, why it stopped."""
+    from ..queue.consumer import VISIBILITY_TIMEOUT  # lazy: keeps --help fast
 
-    Stopping at --max is a success; an error or Ctrl-C is reported on its own."""
-    from ..queue.drain import MAX_IDLE_RECEIVES
-
-    stopped = result.consumed.stopped
-    if stopped == "idle":
-        return (
-            f"drain stopped early: {stats.name} still reports visible messages, but {MAX_IDLE_RECEIVES} receives "
-            "in a row brought none to drain (on a FIFO queue: messages behind one in flight in the same group, "
-            "such as one the function is processing or one --match skipped); they are still on the queue"
-        )
-    if stopped.startswith("hold-lapsed:"):
-        mrc = stats.max_receive_count
-        dlq_after = f" ({stats.name} moves messages to its DLQ after {mrc} receives)" if mrc else ""
-        return (
-            "drain stopped early: a message that does not match --match came back after its hold lapsed (the scan "
-            f"outran the extensions of its visibility timeout) and has now been received {stopped.split(':', 1)[1]} "
-            f"times{dlq_after}; matching messages may be left on the queue"
-        )
-    if stopped.startswith("held:"):
-        return (
-            f"drain stopped early: it held {stopped.split(':', 1)[1]} messages that do not match --match, the most "
-            "one scan holds; they are visible again, and matching messages may be left behind them: drain without "
-            "--match to an archive, then replay what should go back"
-        )
-    return None
-
-
-def _drain_notes(out: Output, result: DrainResult, stats: QueueStats, limit: int | None) -> None:
-    from ..queue.drain import VISIBILITY_TIMEOUT
-
-    c = result.consumed
+    c, stats, limit = result.consumed, result.stats, result.limit
+    assert stats is not None
     if c.skipped:
         out.warn(
             f"{c.skipped} messages did not match --match: each was received once (its receive count went up by 1), "
@@ -159,78 +123,22 @@ def _drain_notes(out: Output, result: DrainResult, stats: QueueStats, limit: int
         c.delete_failed,
         "messages were archived but could not be deleted: they are in the archive AND still on the queue",
     )
-
-
-def _run_drain(
-    ctx: Ctx,
-    *,
-    dlq: bool,
-    to: str | None,
-    no_archive: bool,
-    limit: int | None,
-    match: str | None,
-    threads: int,
-) -> None:
-    from ..queue.drain import Archive, check_archive_path, default_archive_path, drain
-    from ..queue.inspect import queue_stats, settle_delays
-
-    role, name = _queue_name(ctx, dlq)
-    path = Path(to) if to else default_archive_path(name)
-    flag = "--to" if to else "archive"
-    if not no_archive:
-        check_archive_path(path, flag)  # before any AWS call, let alone a receive
-    # --match: the threads that extend the holds (as many as the scan's) need connections too.
-    aws = ctx.target(max_pool_connections=(2 * threads if match is not None else threads) + 2)
-    sqs = aws.client("sqs")
-    stats = queue_stats(sqs, role, name, where=aws.describe_endpoint())
-    archive = None
-    if no_archive:
-        ctx.out.warn(f"--no-archive: messages drained from {name} are deleted without a copy")
-    else:
-        archive = Archive.open(path, flag)
-        ctx.out.info(f"archiving to {path}")
-    total = stats.visible if limit is None else min(limit, stats.visible)
-    removed = None
-    try:
-        with progress_bar(ctx.out, total, f"draining {name}") as advance:
-            result = drain(
-                sqs,
-                stats.url,
-                name,
-                archive,
-                limit=limit,
-                match=match,
-                threads=threads,
-                max_receive_count=stats.max_receive_count,
-                progress=advance,
-                before=stats,
-                settle=settle_delays(aws),
-            )
-    finally:
-        if archive is not None and archive.remove_if_unused():
-            removed = archive.path
-    if removed is not None:
-        result.archive = None
-    ctx.out.emit(result.as_dict(), lambda o: _render_drain(o, result, removed))
-    _drain_notes(ctx.out, result, stats, limit)
-    consumed = result.consumed
-    if consumed.error is not None:
-        raise consumed.error
-    if consumed.interrupted:
+    if c.error is not None:
+        return  # the error itself is reported last
+    if c.interrupted:
         sys.stderr.write("interrupted: stopped after the batches in hand\n")
-        raise typer.Exit(130)
-    early = _early_stop(result, stats)
+        return
+    early = result.early_stop
     if early is not None:
-        ctx.out.error(early)
-    mismatch = _report_check(ctx.out, result.check)
-    if early is not None or consumed.delete_failed or mismatch:
-        raise typer.Exit(1)
+        out.error(early)
+    _report_check(out, result.check)
 
 
 # --- redrive ----------------------------------------------------------------------------------------
 
 
-def _render_redrive(out: Output, result: RedriveResult, dlq: str, main: str) -> None:
+def _render_redrive(out: Output, result: RedriveResult) -> None:
+    dlq, main = result.dlq, result.main
     how = f"by {result.path} ({result.reason})"
     if result.dry_run:
         out.line(f"would move {result.would_move} messages from {dlq} to {main} {how}")
@@ -248,32 +156,58 @@ def _render_redrive(out: Output, result: RedriveResult, dlq: str, main: str) -> 
     _render_counts(out, result.check, "redrive" if result.consumed is not None else "")
 
 
+def _report_redrive(out: Output, result: RedriveResult) -> None:
+    """A manual move's failures on stderr, then (unless an error stopped it) Ctrl-C or the counts' findings."""
+    consumed = result.consumed
+    if consumed is not None:
+        _list_failures(out, consumed.errors, "messages were not moved and are still on the DLQ")
+        _list_failures(out, consumed.delete_failed, "messages were sent but not deleted: they are on both queues")
+        if consumed.error is not None:
+            return  # the error itself is reported last
+        if consumed.interrupted:
+            sys.stderr.write("interrupted: stopped after the batches in hand\n")
+            return
+    _report_check(out, result.check)
+
+
 # --- replay -----------------------------------------------------------------------------------------
 
 
-def _skipped_line(summary: ArchiveSummary) -> str:
-    count = summary.skipped_count
+def _skipped_line(result: ReplayResult) -> str:
+    count, lines = result.skipped_invalid, result.skipped_invalid_lines
     plural = "s" if count != 1 else ""
-    numbers = ", ".join(str(n) for n in summary.skipped_lines)
-    more = f" and {count - len(summary.skipped_lines)} more" if count > len(summary.skipped_lines) else ""
+    numbers = ", ".join(str(n) for n in lines)
+    more = f" and {count - len(lines)} more" if count > len(lines) else ""
     return f"skipped {count} invalid line{plural} (--skip-invalid): line{plural} {numbers}{more}"
 
 
-def _warn_skipped(out: Output, summary: ArchiveSummary) -> None:
-    for number, reason in summary.skipped:
-        out.warn(f"{summary.path}: line {number} skipped: {reason}")
-
-
-def _render_replay(out: Output, result: ReplayResult, archive: ArchiveSummary) -> None:
+def _render_replay(out: Output, result: ReplayResult, archive: str) -> None:
+    if result.dry_run:
+        out.line(
+            f"would send {result.would_send} messages from {archive} to {result.queue} "
+            f"({result.duplicates} repeated message ids skipped); dry run: nothing was sent"
+            + (f"\n{_skipped_line(result)}" if result.skipped_invalid else "")
+        )
+        return
     out.line(
-        f"sent {result.sent} messages from {archive.path} to {result.queue} "
+        f"sent {result.sent} messages from {archive} to {result.queue} "
         f"in {result.elapsed_s:.2f} s ({result.rate:.0f} msgs/s)"
     )
     if result.duplicates:
         out.line(f"skipped {result.duplicates} repeated message ids (each message is sent once)")
-    if archive.skipped_count:
-        out.line(_skipped_line(archive))
+    if result.skipped_invalid:
+        out.line(_skipped_line(result))
     _render_counts(out, result.check, "")
+
+
+# --- purge ------------------------------------------------------------------------------------------
+
+
+def _render_purge(out: Output, result: PurgeResult) -> None:
+    if not result.purged:
+        out.line(f"{result.queue} has no messages: nothing to purge")
+    else:
+        out.line(f"purged {result.queue}: {result.purged} messages (SQS finishes deleting them within 60 seconds)")
 
 
 def register(app: typer.Typer) -> None:
@@ -324,16 +258,16 @@ def register(app: typer.Typer) -> None:
         in flight is reported. Exit status 1 when it stopped early with messages left behind (stopping at
         --max is a success), or when messages it deleted are still in flight on the queue.
         """
-        _check_range("--max", max_, 1)
-        _check_range("--threads", threads, 1, MAX_THREADS)
-        if match is not None and not match:
-            raise UsageError("--match must not be empty")
-        if no_archive and to is not None:
-            raise UsageError("--no-archive cannot be combined with --to")
-        if no_archive and not yes:
-            raise UsageError("--no-archive deletes messages without keeping a copy: add --yes to confirm")
+        from ..queue.drain import DrainOptions, drain_queue
+
+        options = DrainOptions(dlq=dlq, to=to, no_archive=no_archive, yes=yes, limit=max_, match=match, threads=threads)
         ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
-        _run_drain(ctx, dlq=dlq, to=to, no_archive=no_archive, limit=max_, match=match, threads=threads)
+        result = drain_queue(
+            ctx.target, ctx.config, options, progress=functools.partial(progress_bar, ctx.out), notes=ctx.out
+        )
+        ctx.out.emit(result.as_dict(), lambda o: _render_drain(o, result))
+        _report_drain(ctx.out, result)
+        _finish(result)
 
     @app.command("redrive")
     def redrive_command(
@@ -363,49 +297,14 @@ def register(app: typer.Typer) -> None:
         both queues' counts are re-read: exit 1 when the main queue did not grow by the number moved, or
         when messages the redrive deleted are still in flight on the DLQ.
         """
-        from ..queue.inspect import DLQ, MAIN, queue_stats, settle_delays
-        from ..queue.redrive import RATE_MAX, RATE_MIN, redrive, single_attempt_client
+        from ..queue.redrive import RedriveOptions, run
 
-        _check_range("--max", max_, 1)
-        _check_range("--rate", rate, RATE_MIN, RATE_MAX)
-        _check_range("--threads", threads, 1, MAX_THREADS)
+        options = RedriveOptions(limit=max_, rate=rate, dry_run=dry_run, threads=threads)
         ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
-        aws = ctx.target(max_pool_connections=threads + 2)
-        sqs = aws.client("sqs")
-        where = aws.describe_endpoint()
-        main = queue_stats(sqs, MAIN, ctx.config.queue.name, where=where)
-        dead = queue_stats(sqs, DLQ, ctx.config.queue.dlq.name, where=where)
-        total = dead.visible if max_ is None else min(max_, dead.visible)
-        with progress_bar(ctx.out, 0 if dry_run else total, f"moving {dead.name}") as advance:
-            result = redrive(
-                sqs,
-                single_attempt_client(aws),
-                main=main,
-                dlq=dead,
-                limit=max_,
-                rate=rate,
-                dry_run=dry_run,
-                threads=threads,
-                progress=advance,
-                notify=ctx.out.info,
-                settle=settle_delays(aws),
-            )
-        ctx.out.emit(result.as_dict(), lambda o: _render_redrive(o, result, dead.name, main.name))
-        consumed = result.consumed
-        if consumed is None:
-            if _report_check(ctx.out, result.check):
-                raise typer.Exit(1)
-            return
-        _list_failures(ctx.out, consumed.errors, "messages were not moved and are still on the DLQ")
-        _list_failures(ctx.out, consumed.delete_failed, "messages were sent but not deleted: they are on both queues")
-        if consumed.error is not None:
-            raise consumed.error
-        if consumed.interrupted:
-            sys.stderr.write("interrupted: stopped after the batches in hand\n")
-            raise typer.Exit(130)
-        mismatch = _report_check(ctx.out, result.check)
-        if consumed.errors or consumed.delete_failed or mismatch:
-            raise typer.Exit(1)
+        result = run(ctx.target, ctx.config, options, progress=functools.partial(progress_bar, ctx.out), notes=ctx.out)
+        ctx.out.emit(result.as_dict(), lambda o: _render_redrive(o, result))
+        _report_redrive(ctx.out, result)
+        _finish(result)
 
     @app.command("replay")
     def replay_command(
@@ -438,53 +337,15 @@ def register(app: typer.Typer) -> None:
         and get a fresh deduplication id. Afterwards the queue's counts are re-read: exit 1 when it did
         not grow by the number sent.
         """
-        from ..queue.inspect import queue_stats, settle_delays
-        from ..queue.redrive import read_archive, replay
+        from ..queue.replay import ReplayOptions, run
 
-        _check_range("--rate", rate, 0.1)
+        options = ReplayOptions(archive=archive, dlq=dlq, rate=rate, dry_run=dry_run, skip_invalid=skip_invalid)
         ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
-        role, name = _queue_name(ctx, dlq)
-        summary = read_archive(archive, fifo=ctx.config.queue.fifo, queue=name, skip_invalid=skip_invalid)
-        _warn_skipped(ctx.out, summary)
-        aws = ctx.target()
-        sqs = aws.client("sqs")
-        stats = queue_stats(sqs, role, name, where=aws.describe_endpoint())
-        unique = summary.messages - summary.duplicates
-        skipped = {"skipped_invalid": summary.skipped_count, "skipped_invalid_lines": summary.skipped_lines}
-        if dry_run:
-            ctx.out.emit(
-                {
-                    "sent": 0,
-                    "would_send": unique,
-                    "duplicates": summary.duplicates,
-                    "queue": name,
-                    "dry_run": True,
-                    **skipped,
-                },
-                lambda o: o.line(
-                    f"would send {unique} messages from {archive} to {name} "
-                    f"({summary.duplicates} repeated message ids skipped); dry run: nothing was sent"
-                    + (f"\n{_skipped_line(summary)}" if summary.skipped_count else "")
-                ),
-            )
-            return
-        with progress_bar(ctx.out, unique, f"replaying to {name}") as advance:
-            result = replay(
-                sqs,
-                stats.url,
-                name,
-                summary.stream(),
-                rate=rate,
-                progress=advance,
-                before=stats,
-                settle=settle_delays(aws),
-            )
-        result.skipped_invalid, result.skipped_invalid_lines = summary.skipped_count, summary.skipped_lines
-        ctx.out.emit(result.as_dict(), lambda o: _render_replay(o, result, summary))
+        result = run(ctx.target, ctx.config, options, progress=functools.partial(progress_bar, ctx.out), notes=ctx.out)
+        ctx.out.emit(result.as_dict(), lambda o: _render_replay(o, result, archive))
         _list_failures(ctx.out, result.failed, "messages could not be sent")
-        mismatch = _report_check(ctx.out, result.check)
-        if result.failed or mismatch:
-            raise typer.Exit(1)
+        _report_check(ctx.out, result.check)
+        _finish(result)
 
     @app.command("purge")
     def purge_command(
@@ -501,36 +362,9 @@ def register(app: typer.Typer) -> None:
         Nothing is kept: `txnalert drain` keeps a copy. Without a terminal to ask on, --yes is required.
         An empty queue is left alone (PurgeQueue would lock the queue's purges for 60 seconds).
         """
-        from ..queue.drain import purge
-        from ..queue.inspect import queue_stats
+        from ..queue.drain import PurgeOptions, purge_queue
 
+        options = PurgeOptions(dlq=dlq, yes=yes)
         ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
-        role, name = _queue_name(ctx, dlq)
-        if not yes and not ctx.can_ask():  # before any call
-            raise UsageError(
-                f"purge deletes every message of {name} for good: pass --yes to confirm (no terminal to ask on)"
-            )
-        aws = ctx.target()
-        sqs = aws.client("sqs")
-        stats = queue_stats(sqs, role, name, where=aws.describe_endpoint())
-        count = stats.visible + stats.in_flight + stats.delayed
-        if count == 0:
-            ctx.out.emit(
-                {"queue": name, "purged": 0},
-                lambda o: o.line(f"{name} has no messages: nothing to purge"),
-            )
-            return
-        ctx.confirm(
-            yes=yes,
-            what=f"purge would delete the {count} messages of {name}",
-            question=(
-                f"Purge {name} in {ctx.where()}: delete its {count} messages ({stats.visible} visible, "
-                f"{stats.in_flight} in flight, {stats.delayed} delayed) for good? `txnalert drain` keeps a copy"
-            ),
-            declined="nothing was purged",
-        )
-        purge(sqs, stats.url, name)
-        ctx.out.emit(
-            {"queue": name, "purged": count},
-            lambda o: o.line(f"purged {name}: {count} messages (SQS finishes deleting them within 60 seconds)"),
-        )
+        result = purge_queue(ctx.target, ctx.config, options, ask=ctx)
+        ctx.out.emit(result.as_dict(), lambda o: _render_purge(o, result))

@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 import typer
 
-from ..errors import UsageError
 from ..output import Output
 from .options import ConfigOpt, Ctx, EndpointOpt, JsonOpt, ProfileOpt, RegionOpt, warn_config
 
@@ -173,32 +172,31 @@ def register(app: typer.Typer) -> None:
         record received was processed, 1 when a record was left failing (dead-lettered or to be retried) or a
         batch or delete failed, 130 after Ctrl-C (the first finishes the batch in hand, a second quits now).
         """
+        import functools
         import sys
 
-        from ..local.worker import LogSink, build_worker
+        from ..local.worker import WorkerOptions, run_worker
+        from ..queue.entry import SILENT
         from .messages import live_line
 
+        options = WorkerOptions(
+            until_empty=until_empty, max_messages=max_messages, retry_delay=retry_delay, verbose=verbose
+        )
         ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json, sends=True)
-        echo = (lambda line: sys.stderr.write(line + "\n")) if verbose else None
         live = not json and ctx.out.err.is_terminal
-        w = build_worker(
+        stats = run_worker(
             ctx.aws(),
             ctx.config,
-            sink=LogSink(echo),
-            retry_delay=retry_delay,
-            wait_seconds=2 if until_empty else None,
+            options,
+            status=functools.partial(live_line, ctx.out),
             notify=None if json or live else ctx.out.info,
+            notes=SILENT if json else ctx.out,
         )
-        if not json:
-            ctx.out.info(f"worker polling {ctx.config.queue.name} (Ctrl-C finishes the batch in hand and stops)")
-        with live_line(ctx.out, w.status_line):
-            stats = w.run(until_empty=until_empty, max_messages=max_messages)
         ctx.out.emit(stats.as_dict(), lambda o: _render_worker(o, stats))
         if stats.interrupted:
             sys.stderr.write("interrupted: stopped after the batch in hand\n")
-            raise typer.Exit(130)
-        if not stats.all_processed:
-            raise typer.Exit(1)
+        if stats.exit_code:
+            raise typer.Exit(stats.exit_code)
 
     @app.command()
     def outbox(
@@ -232,9 +230,7 @@ def register(app: typer.Typer) -> None:
         out = Output(json)
         cfg = config_module.load(config) if config else config_module.builtin_example()
         warn_config(out, cfg, sends=True)
-        if count < 1:
-            raise UsageError("--count must be at least 1")
         result = run_demo(cfg, count=count, progress=None if json else out.info)
         out.emit(result.as_dict(), lambda o: _render_demo(o, result))
-        if not result.ok:
-            raise typer.Exit(1)
+        if result.exit_code:
+            raise typer.Exit(result.exit_code)

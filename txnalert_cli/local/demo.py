@@ -10,11 +10,22 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..aws import Aws
 from ..config import Config
 from ..errors import UsageError
+from ..infra import plan as infra_plan
+from ..queue import sqs as engine
+from ..queue.inspect import DLQ, MAIN, peek, queue_stats
+from ..queue.sending import Sender
+from ..queue.transactions import GenerateOptions, generate
+from .emulator import start_in_thread
+from .lambda_runtime import LogSink
+from .outbox import fetch
+from .worker import Worker, build_worker
 
 # Malformed messages the bank's core app might produce; each must end in the DLQ with a reason.
 MALFORMED = [
@@ -64,6 +75,10 @@ class DemoResult:
     def ok(self) -> bool:
         return all(c["ok"] for c in self.checks)
 
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.ok else 1
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
@@ -79,16 +94,8 @@ class DemoResult:
         }
 
 
-def run_demo(config: Config, *, count: int = 25, progress: Any = None) -> DemoResult:
-    """Run the demo on a fresh in-process emulator (the config's endpoint is replaced by it)."""
-    from ..aws import Aws
-    from ..infra import plan as infra_plan
-    from ..queue.inspect import queue_stats
-    from ..queue.sending import GenerateOptions, Sender, generate
-    from .emulator import start_in_thread
-    from .outbox import fetch
-    from .worker import LogSink, build_worker
-
+def run_demo(config: Config, *, count: int = 25, progress: Callable[[str], None] | None = None) -> DemoResult:
+    """`txnalert demo`: run the demo on a fresh in-process emulator (the config's endpoint is replaced by it)."""
     if count < 1:
         raise UsageError(f"--count must be at least 1, got {count}")
     say = progress or (lambda text: None)
@@ -103,7 +110,7 @@ def run_demo(config: Config, *, count: int = 25, progress: Any = None) -> DemoRe
         say(f"plan applied: {len(plan.pending)} resources created")
 
         sqs = aws.client("sqs")
-        main = queue_stats(sqs, "main", config.queue.name)
+        main = queue_stats(sqs, MAIN, config.queue.name)
         sender = Sender(sqs, main.url, fifo=config.queue.fifo, threads=4)
         transactions = list(generate(GenerateOptions(count=count, type="mixed", email=config.send_test.recipient)))
         sent = sender.send(iter(transactions), count)
@@ -121,7 +128,7 @@ def run_demo(config: Config, *, count: int = 25, progress: Any = None) -> DemoRe
         say(f"worker: {stats.received} received, {stats.succeeded} succeeded, {stats.failed} failed")
 
         outbox = fetch(emulator.url)
-        dlq_stats = queue_stats(sqs, "dlq", config.queue.dlq.name)
+        dlq_stats = queue_stats(sqs, DLQ, config.queue.dlq.name)
         dlq = _read_dlq(sqs, dlq_stats.url, worker)
         result = DemoResult(
             endpoint=emulator.url,
@@ -182,15 +189,12 @@ def _transaction_of(text: str) -> str:
 
 
 def main_depth(sqs: Any, url: str) -> int:
-    attrs = sqs.get_queue_attributes(
-        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    )["Attributes"]
-    return sum(int(v) for v in attrs.values())
+    """Messages on the queue, visible or in flight."""
+    counts = engine.counts(sqs, url)
+    return counts.visible + counts.in_flight
 
 
-def _read_dlq(sqs: Any, url: str, worker: Any) -> list[dict[str, Any]]:
-    from ..queue.inspect import peek
-
+def _read_dlq(sqs: Any, url: str, worker: Worker) -> list[dict[str, Any]]:
     messages = peek(sqs, url, 100, wait_seconds=0)
     return [
         {

@@ -14,6 +14,7 @@ is sent.
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -23,10 +24,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..aws import Aws
 from ..config import Config
 from ..errors import TxnalertError, UsageError, error_code
 from ..handler import layout
-from ..handler.contract import mask_email
+from ..handler.app import PERMANENT_FAILURES
+from ..handler.contract import Transaction, mask_email, message_attributes
+from ..infra.ses import sender_identity
+from ..logs import LogGroupMissing, log_group, read_events
+from ..queue import sqs as engine
+from ..queue.inspect import DLQ, MAIN, QueueStats, queue_stats
+from ..queue.transactions import GenerateOptions, build_transaction
+from .worker import Worker, build_worker
 
 SIMULATOR = {
     "success": "success@simulator.amazonses.com",
@@ -65,6 +74,10 @@ class SmokeResult:
     @property
     def ok(self) -> bool:
         return all(step.ok for step in self.steps) and not self.reason
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.ok else 1
 
     @property
     def shown_recipient(self) -> str:
@@ -138,8 +151,6 @@ def junit_xml(result: SmokeResult) -> bytes:
 
 def check_junit_path(path: str) -> None:
     """Before anything is sent: the report must be writable, or CI would lose the outcome."""
-    import os
-
     target = Path(path)
     parent = target.parent if str(target.parent) else Path(".")
     if target.is_dir():
@@ -157,13 +168,6 @@ def write_junit(result: SmokeResult, path: str) -> None:
         raise TxnalertError(f"--junit {path}: cannot write: {exc.strerror}") from None
 
 
-def _dlq_depth(sqs: Any, url: str) -> int:
-    attrs = sqs.get_queue_attributes(
-        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    )["Attributes"]
-    return sum(int(v) for v in attrs.values())
-
-
 def _record(ddb: Any, table: str, transaction_id: str) -> dict[str, Any] | None:
     try:
         item = ddb.get_item(TableName=table, Key=layout.key_of(transaction_id), ConsistentRead=True)
@@ -175,8 +179,108 @@ def _record(ddb: Any, table: str, transaction_id: str) -> dict[str, Any] | None:
     return item.get("Item")
 
 
+class _Watch:
+    """What one smoke run watches, and its verdict so far (`look` says whether it is over)."""
+
+    def __init__(
+        self,
+        aws: Aws,
+        config: Config,
+        txn: Transaction,
+        result: SmokeResult,
+        *,
+        main: QueueStats,
+        dlq: QueueStats,
+        timeout: float,
+        notify: Callable[[str], None] | None,
+    ) -> None:
+        self.aws, self.config, self.txn, self.result = aws, config, txn, result
+        self.main, self.dlq, self.timeout, self.notify = main, dlq, timeout, notify
+        self.dlq_before = dlq.visible + dlq.in_flight
+        self.since_ms = 0  # log events from this time on (set when the transaction is sent)
+        self.message_id = ""
+        self.consumer: Worker | None = None
+        self.noted: set[str] = set()
+        self.last_failure = ""
+
+    def look(self, now: float) -> bool:
+        """One look at the logs, the worker, the record and the DLQ; True when the run is over."""
+        verdict = self._judge(self._failures(now), now)
+        if verdict is not None:
+            self.result.fail(verdict, now)
+            return True
+        return self._completed(now) or self._dlq_grew(now) or self._timed_out(now)
+
+    def _failures(self, now: float) -> list[str]:
+        logs = self.aws.client("logs")
+        group = log_group(self.config.lambda_.function_name)
+        failures = _scan_logs(logs, group, self.since_ms, self.txn.transaction_id, self.result, now)
+        reported = self.consumer.failure_reason(self.message_id) if self.consumer is not None else None
+        if reported:  # the in-process worker's word: no need to wait for the logs
+            failures.insert(0, reported)
+        return failures
+
+    def _judge(self, failures: list[str], now: float) -> str | None:
+        """The verdict the failures give: a permanent one, or a retry that cannot come in time; else None."""
+        visibility = self.main.visibility_timeout
+        for failure in failures:
+            self.result.reach("received by the function", now)  # a failure implies the function had it
+            said = _said(failure)
+            if failure.startswith(PERMANENT_FAILURES):
+                return said
+            self.last_failure = failure
+            received_at = self.result.step("received by the function").at_s or 0.0
+            if received_at + visibility > self.timeout:
+                return (
+                    f"{said}; SQS retries it only after the queue's visibility timeout "
+                    f"({visibility} s), beyond --timeout {self.timeout:g} s"
+                )
+            if failure not in self.noted and self.notify is not None:
+                self.notify(f"{said}; SQS retries it after the queue's visibility timeout ({visibility} s)")
+            self.noted.add(failure)
+        return None
+
+    def _completed(self, now: float) -> bool:
+        item = _record(self.aws.client("dynamodb"), self.config.idempotency.table, self.txn.transaction_id)
+        if item is None:
+            return False
+        result = self.result
+        result.reach("received by the function", now)
+        if not layout.is_completed(item):
+            return False
+        result.ses_message_id = layout.record_data(item).get("ses_message_id") or result.ses_message_id
+        result.reach("email accepted by SES", now, f"SES message id {result.ses_message_id}")
+        result.reach("record completed", now)
+        return True
+
+    def _dlq_grew(self, now: float) -> bool:
+        counts = engine.counts(self.aws.client("sqs"), self.dlq.url)
+        depth = counts.visible + counts.in_flight
+        if depth <= self.dlq_before:
+            return False
+        why = f" (the handler logged: {self.last_failure})" if self.last_failure else ""
+        self.result.fail(f"the DLQ grew from {self.dlq_before} to {depth} messages during the run{why}", now)
+        return True
+
+    def _timed_out(self, now: float) -> bool:
+        if now < self.timeout:
+            return False
+        reason = _timeout_reason(self.timeout, self.result.worker, self.aws.is_local, self.last_failure)
+        self.result.fail(reason, now)
+        return True
+
+
+def _send(sqs: Any, url: str, txn: Transaction, fifo: bool) -> str:
+    """SendMessage of the smoke transaction; its message id."""
+    extra = {"MessageGroupId": txn.account_id, "MessageDeduplicationId": txn.transaction_id} if fifo else {}
+    response = sqs.send_message(
+        QueueUrl=url, MessageBody=txn.to_body(), MessageAttributes=message_attributes(txn), **extra
+    )
+    return str(response["MessageId"])
+
+
 def run_smoke(
-    aws: Any,
+    aws: Aws,
     config: Config,
     *,
     timeout: float = 120,
@@ -185,99 +289,39 @@ def run_smoke(
     poll_seconds: float = 0.5,
     notify: Callable[[str], None] | None = None,
 ) -> SmokeResult:
-    """notify: called once with each retryable failure that smoke keeps waiting through."""
-    from ..handler.app import PERMANENT_FAILURES
-    from ..handler.contract import message_attributes
-    from ..infra.ses import sender_identity
-    from ..logs import LogGroupMissing, log_group, read_events
-    from ..queue.inspect import queue_stats
-    from ..queue.sending import GenerateOptions, build_transaction
-    from .worker import build_worker
+    """`txnalert smoke`: send one transaction and watch it until its email is accepted, or the run fails.
 
+    worker: run the worker in-process (default: on the emulator). notify: called once with each retryable failure
+    that smoke keeps waiting through."""
     if scenario not in SIMULATOR:
         raise UsageError(f"--scenario must be one of {', '.join(SIMULATOR)}, got {scenario!r}")
     sender_identity(aws, config)  # SenderNotCovered (exit 2) before anything is sent
     recipient = config.send_test.recipient if scenario == "success" else SIMULATOR[scenario]
     sqs = aws.client("sqs")
     where = aws.describe_endpoint()
-    main = queue_stats(sqs, "main", config.queue.name, where=where)
-    dlq = queue_stats(sqs, "dlq", config.queue.dlq.name, where=where)
-    dlq_before = dlq.visible + dlq.in_flight
+    main = queue_stats(sqs, MAIN, config.queue.name, where=where)
+    dlq = queue_stats(sqs, DLQ, config.queue.dlq.name, where=where)
     run_worker = aws.is_local if worker is None else worker
 
     txn = build_transaction(GenerateOptions(email=recipient), 0, random.Random())
     result = SmokeResult(transaction_id=txn.transaction_id, recipient=recipient, worker=run_worker)
-    consumer = None
+    watch = _Watch(aws, config, txn, result, main=main, dlq=dlq, timeout=timeout, notify=notify)
     thread = None
     if run_worker:
-        consumer = build_worker(aws, config, wait_seconds=1)
-        thread = threading.Thread(target=consumer.run, name="smoke-worker", daemon=True)
+        watch.consumer = build_worker(aws, config, wait_seconds=1)
+        thread = threading.Thread(target=watch.consumer.run, name="smoke-worker", daemon=True)
     started = time.monotonic()
-    since_ms = int(time.time() * 1000) - 1000
-    extra = (
-        {"MessageGroupId": txn.account_id, "MessageDeduplicationId": txn.transaction_id} if config.queue.fifo else {}
-    )
-    message_id = sqs.send_message(
-        QueueUrl=main.url, MessageBody=txn.to_body(), MessageAttributes=message_attributes(txn), **extra
-    )["MessageId"]
+    watch.since_ms = int(time.time() * 1000) - 1000
+    watch.message_id = _send(sqs, main.url, txn, config.queue.fifo)
     result.reach("sent", time.monotonic() - started)
-    noted: set[str] = set()
-    last_failure = ""
     if thread is not None:
         thread.start()
-    ddb = aws.client("dynamodb")
-    logs = aws.client("logs")
-    group = log_group(config.lambda_.function_name)
     try:
-        while True:
-            now = time.monotonic() - started
-            failures = _scan_logs(logs, group, since_ms, txn.transaction_id, result, now, read_events, LogGroupMissing)
-            reported = consumer.failure_reason(message_id) if consumer is not None else None
-            if reported:  # the in-process worker's word: no need to wait for the logs
-                failures.insert(0, reported)
-            verdict = None
-            for failure in failures:
-                result.reach("received by the function", now)  # a failure implies the function had it
-                said = _said(failure)
-                if failure.startswith(PERMANENT_FAILURES):
-                    verdict = said
-                    break
-                last_failure = failure
-                received_at = result.step("received by the function").at_s or 0.0
-                if received_at + main.visibility_timeout > timeout:
-                    verdict = (
-                        f"{said}; SQS retries it only after the queue's visibility timeout "
-                        f"({main.visibility_timeout} s), beyond --timeout {timeout:g} s"
-                    )
-                    break
-                if failure not in noted and notify is not None:
-                    notify(f"{said}; SQS retries it after the queue's visibility timeout ({main.visibility_timeout} s)")
-                noted.add(failure)
-            if verdict is not None:
-                result.fail(verdict, now)
-                break
-            item = _record(ddb, config.idempotency.table, txn.transaction_id)
-            if item is not None:
-                result.reach("received by the function", now)
-                if layout.is_completed(item):
-                    data = layout.record_data(item)
-                    result.ses_message_id = data.get("ses_message_id") or result.ses_message_id
-                    result.reach("email accepted by SES", now, f"SES message id {result.ses_message_id}")
-                    result.reach("record completed", now)
-                    break
-            depth = _dlq_depth(sqs, dlq.url)
-            if depth > dlq_before:
-                why = f" (the handler logged: {last_failure})" if last_failure else ""
-                result.fail(f"the DLQ grew from {dlq_before} to {depth} messages during the run{why}", now)
-                break
-            if now >= timeout:
-                reason = _timeout_reason(timeout, run_worker, aws.is_local, last_failure)
-                result.fail(reason, now)
-                break
+        while not watch.look(time.monotonic() - started):
             time.sleep(poll_seconds)
     finally:
-        if consumer is not None and thread is not None:
-            consumer.stop_requested.set()
+        if watch.consumer is not None and thread is not None:
+            watch.consumer.stop_requested.set()
             thread.join(timeout=30)
     return result
 
@@ -288,13 +332,11 @@ def _said(failure: str, lead: str = "the handler logged") -> str:
     return f"{lead} {message!r}: {detail}" if detail else f"{lead} {message!r}"
 
 
-def _scan_logs(
-    logs: Any, group: str, since_ms: int, txn: str, result: SmokeResult, now: float, read_events: Any, missing: Any
-) -> list[str]:
+def _scan_logs(logs: Any, group: str, since_ms: int, txn: str, result: SmokeResult, now: float) -> list[str]:
     """The failures the handler logged for txn, oldest first, each as "<message>: <reason>"."""
     try:
         events = list(read_events(logs, group, since_ms=since_ms, txn=txn))
-    except missing:
+    except LogGroupMissing:
         return []
     except Exception as exc:
         if error_code(exc) == "AccessDeniedException":  # smoke can still judge by the record and the worker

@@ -6,15 +6,14 @@ Semantics follow Lambda's SQS event source mapping with ReportBatchItemFailures:
   moved to the DLQ by SQS after max_receive_count); every other record is deleted (DeleteMessageBatch);
 - a handler exception, or a failure list naming a record that is not in the batch, fails the whole batch.
 
-moto never runs Lambda code (no Docker), so on the emulator this is the consumer. It also works against
-real AWS, as a consumer on a VM or in a container.
+The event records, the batch response contract and the handler's log stream are `lambda_runtime`'s. moto never
+runs Lambda code (no Docker), so on the emulator this is the consumer. It also works against real AWS, as a
+consumer on a VM or in a container. Entry point: `run_worker` (`txnalert worker`).
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import io
 import json
 import math
 import signal
@@ -22,109 +21,28 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..aws import Aws
 from ..config import Config
-from ..errors import TxnalertError
+from ..errors import INTERRUPTED
+from ..handler.app import AlertHandler
 from ..handler.context import LambdaContext
+from ..infra.kinds.function import handler_settings
+from ..logs import CloudWatchWriter, log_group
+from ..queue import sqs as engine
+from ..queue.entry import SILENT, Notes
+from ..queue.inspect import MAIN, find_queue_url, queue_stats
+from ..queue.sqs import MAX_BATCH_ENTRIES as RECEIVE_MAX
+from .lambda_runtime import LogSink, batch_failures, lambda_record
 
-RECEIVE_MAX = 10  # SQS's per-call maximum
 # One receive_batch() long-polls at most this long before the run loop looks again (until-empty: at the queue).
 MAX_POLL_SECONDS = 5
 # A long poll is made of receives of at most this many seconds: a stop (Ctrl-C) is answered within one. An idle
 # worker makes about one ReceiveMessage call a second (on AWS, about 2.6 million a month per worker).
 POLL_SLICE_SECONDS = 1
-
-
-class LogSink(io.TextIOBase):
-    """The handler's log stream: JSON lines, echoed to the terminal and/or forwarded to CloudWatch Logs.
-
-    Counts and failure reasons come from the handler itself (`AlertHandler.emails_sent`, `.failures`),
-    never from parsing its logs: they must not depend on the log level."""
-
-    def __init__(self, echo: Callable[[str], None] | None = None, forward: Any = None) -> None:
-        super().__init__()
-        self.echo = echo
-        self.forward = forward  # a logs.CloudWatchWriter: lines shipped to the function's log group
-        self.lines: list[dict[str, Any]] = []
-        self.keep_lines = False  # tests: keep the parsed lines
-        self._lock = threading.Lock()
-        self._partial = ""
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, text: str) -> int:
-        with self._lock:
-            self._partial += text
-            *complete, self._partial = self._partial.split("\n")
-        for line in complete:
-            if line.strip():
-                self._take(line)
-        return len(text)
-
-    def ship(self) -> None:
-        """Send the buffered lines on (called after each batch, not per line)."""
-        if self.forward is not None:
-            self.forward.flush()
-
-    def _take(self, line: str) -> None:
-        if self.echo is not None:
-            self.echo(line)
-        if self.forward is not None:
-            self.forward.add(line)
-        if self.keep_lines:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                return
-            if isinstance(record, dict):
-                with self._lock:
-                    self.lines.append(record)
-
-
-def lambda_record(message: Mapping[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
-    """An SQS message as Lambda's SQS event source delivers it (one element of `Records`)."""
-    system = message.get("Attributes", {})
-    attributes = {
-        key: system[key]
-        for key in (
-            "ApproximateReceiveCount",
-            "SentTimestamp",
-            "SenderId",
-            "ApproximateFirstReceiveTimestamp",
-            "SequenceNumber",
-            "MessageGroupId",
-            "MessageDeduplicationId",
-            "AWSTraceHeader",
-            "DeadLetterQueueSourceArn",
-        )
-        if key in system
-    }
-    message_attributes: dict[str, Any] = {}
-    for name, value in (message.get("MessageAttributes") or {}).items():
-        entry: dict[str, Any] = {"stringListValues": [], "binaryListValues": [], "dataType": value["DataType"]}
-        if "StringValue" in value:
-            entry["stringValue"] = value["StringValue"]
-        if "BinaryValue" in value:
-            raw = value["BinaryValue"]
-            entry["binaryValue"] = base64.b64encode(raw).decode() if isinstance(raw, bytes) else raw
-        message_attributes[name] = entry
-    record: dict[str, Any] = {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message.get("Body", ""),
-        "attributes": attributes,
-        "messageAttributes": message_attributes,
-        "md5OfBody": message.get("MD5OfBody", ""),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": region,
-    }
-    if message.get("MD5OfMessageAttributes"):
-        record["md5OfMessageAttributes"] = message["MD5OfMessageAttributes"]
-    return record
 
 
 @dataclass
@@ -163,6 +81,13 @@ class WorkerStats:
     def all_processed(self) -> bool:
         """Every record received was processed in the end: none left failing, no batch or delete failed."""
         return not (self.still_failing or self.batch_errors or self.delete_failures)
+
+    @property
+    def exit_code(self) -> int:
+        """130 after Ctrl-C; 1 when a record was left failing or a batch or delete failed; else 0."""
+        if self.interrupted:
+            return INTERRUPTED
+        return 0 if self.all_processed else 1
 
     def count_failure(self, reason: str) -> None:
         self.failed += 1
@@ -273,14 +198,7 @@ class Worker:
         while True:
             began = time.monotonic()
             poll = max(0, min(POLL_SLICE_SECONDS, math.ceil(deadline - began)))
-            response = self.sqs.receive_message(
-                QueueUrl=self.queue_url,
-                MaxNumberOfMessages=want,
-                WaitTimeSeconds=poll,
-                MessageSystemAttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            )
-            got: list[dict[str, Any]] = response.get("Messages", [])
+            got = engine.receive(self.sqs, self.queue_url, max_messages=want, wait_seconds=poll)
             if got:
                 return got
             with self._lock:
@@ -322,7 +240,7 @@ class Worker:
                     # Lambda would have stopped the invocation: the whole batch fails and is retried (the
                     # idempotency record keeps the emails already sent from going out twice).
                     raise TimeoutError(f"Task timed out after {self.timeout_seconds:g} seconds")
-                failed_ids = self._failed_ids(response, by_id)
+                failed_ids = batch_failures(response, by_id)
             except Exception as exc:  # the whole batch fails, as in Lambda: nothing is deleted
                 self._ship_logs(stats)
                 stats.emails_sent += getattr(self.handler, "emails_sent", 0) - emails_before
@@ -370,51 +288,21 @@ class Worker:
         except Exception as exc:  # logs must never stop message processing
             stats.errors.append(f"could not write logs to CloudWatch: {exc}")
 
-    @staticmethod
-    def _failed_ids(response: Any, by_id: dict[str, str]) -> set[str]:
-        """The batchItemFailures contract: an invalid response or unknown id fails the whole batch."""
-        if response is None:
-            return set()
-        if not isinstance(response, Mapping):
-            raise TxnalertError(f"handler returned {type(response).__name__}, not a batch response")
-        items = response.get("batchItemFailures")
-        if items is None:  # AWS: a missing or null list means the whole batch succeeded
-            return set()
-        if not isinstance(items, list):
-            raise TxnalertError("batchItemFailures is not a list")
-        failed: set[str] = set()
-        for item in items:
-            identifier = item.get("itemIdentifier") if isinstance(item, Mapping) else None
-            if not identifier or identifier not in by_id:
-                raise TxnalertError(f"batchItemFailures names an unknown record: {identifier!r}")
-            failed.add(str(identifier))
-        return failed
-
     def _delete(self, handles: list[str], stats: WorkerStats) -> None:
-        for start in range(0, len(handles), RECEIVE_MAX):
-            chunk = handles[start : start + RECEIVE_MAX]
-            response = self.sqs.delete_message_batch(
-                QueueUrl=self.queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(chunk)],
-            )
-            for failure in response.get("Failed", []):
+        outcome = engine.BatchOutcome()
+        try:
+            engine.delete(self.sqs, self.queue_url, handles, outcome=outcome)
+        finally:
+            for error in outcome.failed.values():
                 stats.delete_failures += 1
-                stats.errors.append(f"delete failed: {failure.get('Code')}: {failure.get('Message', '')}")
+                stats.errors.append(f"delete failed: {error}")
 
     def _retry_later(self, handles: list[str]) -> None:
         """Lambda leaves failed records invisible for the rest of the visibility timeout. With
         retry_delay set, the worker shortens that wait (the receive count and the DLQ move are SQS's)."""
         if self.retry_delay is None or not handles:
             return
-        for start in range(0, len(handles), RECEIVE_MAX):
-            chunk = handles[start : start + RECEIVE_MAX]
-            self.sqs.change_message_visibility_batch(
-                QueueUrl=self.queue_url,
-                Entries=[
-                    {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": self.retry_delay}
-                    for i, h in enumerate(chunk)
-                ],
-            )
+        engine.change_visibility(self.sqs, self.queue_url, handles, self.retry_delay)
 
     def failure_reason(self, message_id: str) -> str | None:
         """Why a message last failed in this worker (its handler's reason, or the batch's), if it did."""
@@ -427,34 +315,16 @@ class Worker:
 
     # -- the queue --
 
-    def _counts(self, url: str) -> tuple[int, int, int]:
-        """(visible, in flight, delayed) messages of a queue."""
-        attrs = self.sqs.get_queue_attributes(
-            QueueUrl=url,
-            AttributeNames=[
-                "ApproximateNumberOfMessages",
-                "ApproximateNumberOfMessagesNotVisible",
-                "ApproximateNumberOfMessagesDelayed",
-            ],
-        )["Attributes"]
-        return (
-            int(attrs.get("ApproximateNumberOfMessages", 0)),
-            int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)),
-            int(attrs.get("ApproximateNumberOfMessagesDelayed", 0)),
-        )
-
     def queue_is_done(self) -> bool:
-        visible, in_flight, delayed = self._counts(self.queue_url)
+        counts = engine.counts(self.sqs, self.queue_url)
         now = time.monotonic()
         with self._lock:
             ours = sum(1 for record in self._failed.values() if record.visible_at > now)
-            self._not_ours = max(0, in_flight + delayed - ours)
-        return visible + in_flight + delayed == 0
+            self._not_ours = max(0, counts.in_flight + counts.delayed - ours)
+        return counts.total == 0
 
     def _read_queue(self, stats: WorkerStats) -> None:
         """The queue's visibility timeout and redrive policy, and its DLQ's depth before the run."""
-        from ..queue.inspect import find_queue_url
-
         attrs = self.sqs.get_queue_attributes(
             QueueUrl=self.queue_url, AttributeNames=["VisibilityTimeout", "RedrivePolicy"]
         )["Attributes"]
@@ -468,7 +338,7 @@ class Worker:
             return
         stats.max_receive_count, stats.dead_letter_queue = self.max_receive_count, dlq_name
         self.dlq_url = find_queue_url(self.sqs, dlq_name)
-        self._dlq_before = sum(self._counts(self.dlq_url)) if self.dlq_url else 0
+        self._dlq_before = engine.counts(self.sqs, self.dlq_url).total if self.dlq_url else 0
 
     def _settle_accounts(self, stats: WorkerStats) -> None:
         """After the run: the records left failing, and of those, the ones SQS moved to the DLQ.
@@ -484,9 +354,9 @@ class Worker:
         last = [record for record in failed if mrc is not None and record.receive_count >= mrc]
         if not last:
             return
-        on_queue = sum(self._counts(self.queue_url))
+        on_queue = engine.counts(self.sqs, self.queue_url).total
         gone = last if on_queue == 0 else [r for r in last if r.visible_at <= self._last_empty_receive]
-        growth = sum(self._counts(self.dlq_url)) - self._dlq_before if self.dlq_url else 0
+        growth = engine.counts(self.sqs, self.dlq_url).total - self._dlq_before if self.dlq_url else 0
         stats.dead_lettered = min(len(gone), max(0, growth))
         stats.awaiting_dlq = len(last) - stats.dead_lettered
         if len(gone) > stats.dead_lettered:
@@ -637,7 +507,7 @@ def _graceful_interrupt(worker: Worker) -> Iterator[None]:
 
 
 def build_worker(
-    aws: Any,
+    aws: Aws,
     config: Config,
     *,
     sink: LogSink | None = None,
@@ -650,12 +520,7 @@ def build_worker(
 
     cloudwatch: write the handler's log lines to the function's log group, as Lambda would (default:
     on the emulator or any loopback endpoint, where no Lambda writes them)."""
-    from ..handler.app import AlertHandler
-    from ..infra.kinds.function import handler_settings
-    from ..logs import CloudWatchWriter, log_group
-    from ..queue.inspect import queue_stats
-
-    stats = queue_stats(aws.client("sqs"), "main", config.queue.name, where=aws.describe_endpoint())
+    stats = queue_stats(aws.client("sqs"), MAIN, config.queue.name, where=aws.describe_endpoint())
     sink = sink or LogSink()
     if cloudwatch is None:
         cloudwatch = aws.is_local
@@ -682,3 +547,56 @@ def build_worker(
         sink=sink,
         notify=notify,
     )
+
+
+# --- `txnalert worker` ---------------------------------------------------------------------------------
+
+Status = Callable[[Callable[[], str]], AbstractContextManager[None]]  # shows a live line, redrawn from a text
+
+
+@contextlib.contextmanager
+def no_status(text: Callable[[], str]) -> Iterator[None]:
+    yield
+
+
+def _stderr_line(line: str) -> None:
+    sys.stderr.write(line + "\n")
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    """`txnalert worker`'s flags."""
+
+    until_empty: bool = False  # stop when the queue and its in-flight messages are done
+    max_messages: int | None = None  # stop after receiving this many
+    retry_delay: int | None = None  # seconds before a failed record is retried [the queue's visibility timeout]
+    verbose: bool = False  # echo the handler's log lines
+
+
+def run_worker(
+    aws: Aws,
+    config: Config,
+    options: WorkerOptions,
+    *,
+    status: Status = no_status,
+    notify: Callable[[str], None] | None = None,
+    notes: Notes = SILENT,
+    echo: Callable[[str], None] = _stderr_line,
+) -> WorkerStats:
+    """`txnalert worker`: consume the config's queue with the handler, as Lambda's SQS trigger would.
+
+    `status` shows the worker's live status line while it runs; `notify` gets each new thing an idle worker
+    waits for (where no live line shows it); `notes` the line that says it started; `echo` the handler's log
+    lines with `verbose`. The stats' `exit_code`: 0 when every record received was processed, 1 when a record
+    was left failing or a batch or delete failed, 130 after Ctrl-C."""
+    worker = build_worker(
+        aws,
+        config,
+        sink=LogSink(echo if options.verbose else None),
+        retry_delay=options.retry_delay,
+        wait_seconds=2 if options.until_empty else None,
+        notify=notify,
+    )
+    notes.info(f"worker polling {config.queue.name} (Ctrl-C finishes the batch in hand and stops)")
+    with status(worker.status_line):
+        return worker.run(until_empty=options.until_empty, max_messages=options.max_messages)

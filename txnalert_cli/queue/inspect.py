@@ -1,4 +1,5 @@
-"""Reading queues: counts and attributes, and peeking at messages without consuming them."""
+"""Reading queues: counts and attributes, checking a move against them, and peeking at messages without
+consuming them. Entry point: `inspect` (`txnalert inspect-queue`)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..aws import QUEUE_NOT_FOUND_CODES as NOT_FOUND_CODES
-from ..aws import find_queue_url
+from ..aws import Aws, find_queue_url
 from ..config import Config
-from ..errors import QueueNotFound, error_code
+from ..errors import QueueNotFound, UsageError, error_code
+from ..handler.contract import redact_value
+from . import sqs as engine
 
+PEEK_VISIBILITY_TIMEOUT = 30  # a peek holds what it received this long at most (it releases them at once)
 MAIN, DLQ = "main", "dlq"
+
+
+def queue_of(config: Config, dlq: bool) -> tuple[str, str]:
+    """(role, name) of the queue a command works on: the main queue, or with --dlq its dead-letter queue."""
+    return (DLQ, config.queue.dlq.name) if dlq else (MAIN, config.queue.name)
 
 
 def queue_url(sqs: Any, name: str, *, where: str = "") -> str:
@@ -87,27 +96,17 @@ def queue_stats(sqs: Any, role: str, name: str, *, where: str = "") -> QueueStat
 # On AWS the approximate counts are eventually consistent (up to about a minute): a check that does not
 # add up is re-read after each of these pauses before it is reported. An emulator's counts are exact.
 SETTLE_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0)
-COUNT_ATTRIBUTES = [
-    "ApproximateNumberOfMessages",
-    "ApproximateNumberOfMessagesNotVisible",
-    "ApproximateNumberOfMessagesDelayed",
-]
 
 
-def settle_delays(aws: Any) -> tuple[float, ...]:
+def settle_delays(aws: Aws) -> tuple[float, ...]:
     """SETTLE_DELAYS against AWS's own endpoints; none with an endpoint override (an emulator)."""
     return () if aws.effective_endpoint() else SETTLE_DELAYS
 
 
 def recount(sqs: Any, stats: QueueStats) -> QueueStats:
     """The same queue with its counts read again."""
-    attrs = sqs.get_queue_attributes(QueueUrl=stats.url, AttributeNames=COUNT_ATTRIBUTES)["Attributes"]
-    return dataclasses.replace(
-        stats,
-        visible=int(attrs.get("ApproximateNumberOfMessages", 0)),
-        in_flight=int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)),
-        delayed=int(attrs.get("ApproximateNumberOfMessagesDelayed", 0)),
-    )
+    now = engine.counts(sqs, stats.url)
+    return dataclasses.replace(stats, visible=now.visible, in_flight=now.in_flight, delayed=now.delayed)
 
 
 def total(stats: QueueStats) -> int:
@@ -263,15 +262,13 @@ def peek(sqs: Any, url: str, count: int, *, wait_seconds: int = 1, visible: int 
     try:
         empty_polls = 0
         while len(seen) < want and empty_polls < max_empty:
-            response = sqs.receive_message(
-                QueueUrl=url,
-                MaxNumberOfMessages=min(10, count - len(seen)),
-                WaitTimeSeconds=wait_seconds,
-                VisibilityTimeout=30,
-                MessageSystemAttributeNames=["All"],
-                MessageAttributeNames=["All"],
+            messages = engine.receive(
+                sqs,
+                url,
+                max_messages=min(engine.MAX_BATCH_ENTRIES, count - len(seen)),
+                wait_seconds=wait_seconds,
+                visibility_timeout=PEEK_VISIBILITY_TIMEOUT,
             )
-            messages = response.get("Messages", [])
             if not messages:
                 empty_polls += 1
                 continue
@@ -280,23 +277,26 @@ def peek(sqs: Any, url: str, count: int, *, wait_seconds: int = 1, visible: int 
                 attrs = message.get("Attributes", {})
                 seen[message["MessageId"]] = PeekedMessage(
                     message_id=message["MessageId"],
-                    receive_count=int(attrs.get("ApproximateReceiveCount", 0)),
+                    receive_count=engine.receive_count(message),
                     body=_parse_body(message.get("Body", "")),
                     attributes=attrs,
                 )
     finally:
-        release(sqs, url, handles)
+        engine.change_visibility(sqs, url, handles, 0)
     return list(seen.values())[:count]
 
 
-def release(sqs: Any, url: str, handles: list[str]) -> None:
-    """Make received messages visible again (visibility timeout 0), in batches of 10."""
-    for start in range(0, len(handles), 10):
-        chunk = handles[start : start + 10]
-        sqs.change_message_visibility_batch(
-            QueueUrl=url,
-            Entries=[{"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0} for i, h in enumerate(chunk)],
-        )
+@dataclass(frozen=True)
+class InspectOptions:
+    """`txnalert inspect-queue`'s flags (--watch is the CLI's: it calls `inspect` again and again)."""
+
+    peek: int = 0  # messages to peek at
+    dlq: bool = False  # peek at the DLQ instead
+    show_pii: bool = False
+
+    def __post_init__(self) -> None:
+        if self.show_pii and not self.peek:
+            raise UsageError("--show-pii needs --peek")
 
 
 @dataclass
@@ -304,6 +304,8 @@ class Inspection:
     queues: list[QueueStats]
     messages: list[PeekedMessage]
     peeked_role: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    exit_code: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -312,24 +314,37 @@ class Inspection:
         }
 
 
-def inspect(aws: Any, config: Config, *, peek_count: int = 0, dlq: bool = False, show_pii: bool = False) -> Inspection:
+def inspect(aws: Aws, config: Config, options: InspectOptions | None = None) -> Inspection:
     """Stats of the main queue and its DLQ, and optionally a peek at one of them.
 
     Peeked bodies are masked (`contract.redact_value`: email and account fields, any address, any run of 6 or
-    more digits) unless `show_pii`."""
+    more digits) unless `show_pii`. A peek is a receive: the warnings say what it did to the receive counts."""
+    options = options or InspectOptions()
     sqs = aws.client("sqs")
     where = aws.describe_endpoint()
     main = queue_stats(sqs, MAIN, config.queue.name, where=where)
     dead = queue_stats(sqs, DLQ, config.queue.dlq.name, where=where)
-    messages: list[PeekedMessage] = []
-    if peek_count > 0:
-        target = dead if dlq else main
-        messages = peek(sqs, target.url, peek_count, visible=target.visible)
-        if not show_pii:
-            from ..handler.contract import redact_value
-
-            for message in messages:
-                message.body = redact_value(message.body)
-    return Inspection(
-        queues=[main, dead], messages=messages, peeked_role=(DLQ if dlq else MAIN) if peek_count else None
-    )
+    inspection = Inspection(queues=[main, dead], messages=[])
+    if options.peek <= 0:
+        return inspection
+    target = dead if options.dlq else main
+    inspection.peeked_role = target.role
+    inspection.messages = peek(sqs, target.url, options.peek, visible=target.visible)
+    if options.show_pii:
+        inspection.warnings.append(
+            "--show-pii: message bodies are shown raw, with full email addresses and account numbers"
+        )
+    else:
+        for message in inspection.messages:
+            message.body = redact_value(message.body)
+    if inspection.messages and options.dlq:
+        inspection.warnings.append(
+            "peeking is a receive: each peeked message's receive count went up by one "
+            "(the DLQ has no redrive policy: this does not move its messages anywhere)"
+        )
+    elif inspection.messages:
+        inspection.warnings.append(
+            "peeking is a receive: each peeked message's receive count went up by one "
+            f"(it counts toward max_receive_count = {config.queue.dlq.max_receive_count})"
+        )
+    return inspection

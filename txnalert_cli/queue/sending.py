@@ -1,4 +1,4 @@
-"""Sending transactions to the queue: generated test transactions or a JSON Lines file.
+"""Sending transactions to the queue: generated test transactions or a JSON Lines file (`transactions`).
 
 SendMessageBatch with up to 10 entries and never more than the batch byte limit, several threads
 sharing one client (its connection pool sized to match), entries a batch reports as failed re-sent,
@@ -13,316 +13,32 @@ retryable error and accepts a later entry of the same account in that batch. The
 in the queue, so the re-sent entry lands after it (re-sending the later one would not help: FIFO
 deduplication drops it). `SendResult.reordered` counts such transactions and a warning names them.
 A transaction that fails for good leaves a gap: the later ones of its account are still sent, in order.
+
+The SQS calls themselves (SendMessageBatch, the re-sends) are the batch engine's (`sqs.send_batch`). Entry
+point: `send_test` (`txnalert send-test`).
 """
 
 from __future__ import annotations
 
 import queue
-import random
 import threading
 import time
-import uuid
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
-from decimal import Decimal
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-from ..errors import InputError, TxnalertError, UsageError, from_botocore
-from ..handler.contract import (
-    CURRENCY_DECIMALS,
-    InvalidTransaction,
-    Transaction,
-    message_attributes,
-    parse_body,
-    parse_transaction,
-)
+from ..config import Config
+from ..errors import INTERRUPTED, TxnalertError, UsageError, from_botocore
+from ..handler.contract import Transaction
+from . import sqs as engine
+from .entry import Connect, Progress, no_progress
+from .inspect import queue_url
+from .sqs import ENTRY_RETRIES, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, RateLimiter
+from .transactions import Batch, BatchBuilder, GenerateOptions, batches, generate, read_file
 
-MAX_BATCH_ENTRIES = 10
-# SendMessageBatch's total payload limit. AWS raised it to 1 MiB in 2025; 256 KiB is what every
-# endpoint (older emulators included) accepts, and ten transactions are a few KiB. A queue configured
-# for bigger messages (queue.max_message_size) is on an endpoint that takes batches that big.
-MAX_BATCH_BYTES = 262_144
-ENTRY_RETRIES = 3
-TYPES = ("deposit", "withdrawal", "mixed")
-MAX_FILE_ERRORS = 20
-MAX_COUNT = 1_000_000
 # Error lines kept in a SendResult (one per failed entry); beyond this only the count grows.
 MAX_KEPT_ERRORS = 100
-
-Batch = list[tuple[Transaction, dict[str, Any]]]
-
-
-@dataclass(frozen=True)
-class GenerateOptions:
-    count: int = 1
-    type: str = "deposit"
-    amount: str | None = None
-    currency: str = "USD"
-    email: str = "success@simulator.amazonses.com"
-    account: str | None = None
-
-
-def _random_amount(currency: str, rng: random.Random) -> str:
-    decimals = CURRENCY_DECIMALS.get(currency, 2)
-    units = rng.randint(1, 5000 * 10**decimals)
-    return str(Decimal(units).scaleb(-decimals))
-
-
-def build_transaction(options: GenerateOptions, index: int, rng: random.Random) -> Transaction:
-    kind = options.type if options.type != "mixed" else ("deposit", "withdrawal")[index % 2]
-    data = {
-        "schema_version": 1,
-        "transaction_id": f"txn-{uuid.uuid4().hex}",
-        "account_id": options.account or f"{rng.randint(10**9, 10**10 - 1)}",
-        "type": kind,
-        "amount": options.amount if options.amount is not None else _random_amount(options.currency, rng),
-        "currency": options.currency,
-        "email": options.email,
-        "occurred_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-    return parse_transaction(data)
-
-
-def message_size(txn: Transaction) -> int:
-    """Bytes the transaction's message counts toward the queue's MaximumMessageSize."""
-    return entry_size(_entry(0, txn, fifo=False))
-
-
-def generate(
-    options: GenerateOptions, seed: int | None = None, max_message_size: int | None = None
-) -> Iterator[Transaction]:
-    """Generated test transactions with unique ids. The options are checked before the first one,
-    the message size against max_message_size included (with the widest amount and type)."""
-    if not 1 <= options.count <= MAX_COUNT:
-        raise UsageError(f"--count must be between 1 and {MAX_COUNT}, got {options.count}")
-    if options.type not in TYPES:
-        raise UsageError(f"--type must be one of {', '.join(TYPES)}, got {options.type!r}")
-    rng = random.Random(seed)
-    try:
-        first = build_transaction(options, 0, rng)
-    except InvalidTransaction as exc:
-        flags = {"amount": "--amount", "currency": "--currency", "email": "--email", "account_id": "--account"}
-        lines = []
-        for reason in exc.reasons:
-            field_name = reason.split(":", 1)[0]
-            lines.append(f"{flags.get(field_name, field_name)}: {reason.split(':', 1)[-1].strip()}")
-        raise InputError(lines) from None
-    if max_message_size is not None:
-        # The only parts that vary between generated messages are the type and a random amount.
-        widest = replace(
-            first,
-            type="deposit" if options.type == "deposit" else "withdrawal",
-            amount=first.amount if options.amount is not None else Decimal(5000),
-        )
-        size = message_size(widest)
-        if size > max_message_size:
-            flag = "--account" if len(options.account or "") > len(options.email) else "--email"
-            raise InputError(
-                [f"{flag}: a generated message is {size} bytes, queue.max_message_size is {max_message_size}"]
-            )
-
-    def stream() -> Iterator[Transaction]:
-        yield first
-        for index in range(1, options.count):
-            yield build_transaction(options, index, rng)
-
-    return stream()
-
-
-def _line_reason(exc: InvalidTransaction) -> str:
-    """A line's problems; parse_body's "body: " prefix dropped (the line is the body)."""
-    return "; ".join(r[len("body: ") :] if r.startswith("body: ") else r for r in exc.reasons)
-
-
-def read_file(path: str, max_message_size: int | None = None) -> tuple[int, Callable[[], Iterator[Transaction]]]:
-    """Validate every line of a JSON Lines file first (nothing is sent if one is bad), then stream it.
-
-    Each line is parsed as the handler parses a message body (`contract.parse_body`: one definition)
-    and its message checked against max_message_size. Returns (number of transactions, a function that
-    streams them again); the stream raises a line-numbered InputError if the file changed in between."""
-    file = Path(path)
-
-    def lines() -> Iterator[tuple[int, str]]:
-        try:
-            with file.open(encoding="utf-8-sig") as handle:
-                for number, line in enumerate(handle, start=1):
-                    if line.strip():
-                        yield number, line
-        except FileNotFoundError:
-            raise InputError([f"{path}: file not found"]) from None
-        except IsADirectoryError:
-            raise InputError([f"{path}: is a directory"]) from None
-        except UnicodeDecodeError:
-            raise InputError([f"{path}: is not UTF-8 text"]) from None
-        except OSError as exc:
-            raise InputError([f"{path}: cannot read: {exc.strerror}"]) from None
-
-    def check(line: str) -> tuple[Transaction | None, str | None]:
-        try:
-            txn = parse_body(line)
-        except InvalidTransaction as exc:
-            return None, _line_reason(exc)
-        if max_message_size is not None:
-            size = message_size(txn)
-            if size > max_message_size:
-                return None, f"message is {size} bytes, queue.max_message_size is {max_message_size}"
-        return txn, None
-
-    errors: list[str] = []
-    total_errors = 0
-    count = 0
-    for number, line in lines():
-        _, reason = check(line)
-        if reason is None:
-            count += 1
-            continue
-        total_errors += 1
-        if len(errors) < MAX_FILE_ERRORS:
-            errors.append(f"{path}: line {number}: {reason}")
-    if total_errors > len(errors):
-        errors.append(f"{path}: ... and {total_errors - len(errors)} more bad lines")
-    if errors:
-        raise InputError([*errors, f"{path}: nothing was sent"])
-    if count == 0:
-        raise InputError([f"{path}: no transactions in the file"])
-
-    def stream() -> Iterator[Transaction]:
-        streamed = 0
-        for number, line in lines():
-            txn, reason = check(line)
-            if txn is None or streamed == count:
-                why = reason or f"more transactions than the {count} checked"
-                raise InputError([f"{path}: line {number}: {why}", f"{path}: the file changed while it was being sent"])
-            streamed += 1
-            yield txn
-        if streamed < count:
-            raise InputError(
-                [f"{path}: the file changed while it was being sent: {streamed} transactions, not {count}"]
-            )
-
-    return count, stream
-
-
-class RateLimiter:
-    """At most `rate` messages per second, shared by the sending threads.
-
-    Every message gets a slot 1/rate after the previous one and a batch goes when the slot of its last
-    message comes: the n-th message of a run (counting from 0) is never sent before n/rate seconds. A
-    pause (a slow endpoint) is not made up for with a burst. `clock` and `sleep` are for tests."""
-
-    def __init__(
-        self,
-        rate: float | None,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.rate = rate
-        self._clock = clock
-        self._sleep = sleep
-        self._lock = threading.Lock()
-        self._next: float | None = None
-
-    def acquire(self, n: int) -> None:
-        if not self.rate or n < 1:
-            return
-        with self._lock:
-            now = self._clock()
-            start = now if self._next is None else max(now, self._next)
-            send_at = start + (n - 1) / self.rate
-            self._next = start + n / self.rate
-        delay = send_at - now
-        if delay > 0:
-            self._sleep(delay)
-
-
-def _entry(index: int, txn: Transaction, fifo: bool) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "Id": str(index),
-        "MessageBody": txn.to_body(),
-        "MessageAttributes": message_attributes(txn),
-    }
-    if fifo:
-        entry["MessageGroupId"] = txn.account_id
-        entry["MessageDeduplicationId"] = txn.transaction_id
-    return entry
-
-
-def entry_size(entry: dict[str, Any]) -> int:
-    """Bytes an entry counts toward the batch limit: body plus attribute names, types and values."""
-    size = len(entry["MessageBody"].encode("utf-8"))
-    for name, value in entry.get("MessageAttributes", {}).items():
-        size += len(name.encode()) + len(value["DataType"].encode()) + len(value.get("StringValue", "").encode())
-    return size
-
-
-class BatchBuilder:
-    """Collects entries into a batch; `add` returns the previous batch when the entry does not fit."""
-
-    def __init__(
-        self,
-        fifo: bool,
-        max_bytes: int = MAX_BATCH_BYTES,
-        *,
-        max_entries: int = MAX_BATCH_ENTRIES,
-        max_message_size: int | None = None,
-    ) -> None:
-        self.fifo = fifo
-        self.max_bytes = max_bytes
-        self.max_entries = max(1, min(max_entries, MAX_BATCH_ENTRIES))
-        self.max_message_size = max_message_size
-        self._batch: Batch = []
-        self._size = 0
-
-    def add(self, txn: Transaction) -> Batch | None:
-        entry = _entry(0, txn, self.fifo)
-        esize = entry_size(entry)
-        if self.max_message_size is not None and esize > self.max_message_size:
-            raise InputError(
-                [
-                    f"transaction {txn.transaction_id}: message is {esize} bytes, "
-                    f"queue.max_message_size is {self.max_message_size}"
-                ]
-            )
-        if esize > self.max_bytes:
-            raise InputError(
-                [f"transaction {txn.transaction_id}: message is {esize} bytes, the batch limit is {self.max_bytes}"]
-            )
-        full: Batch | None = None
-        if self._batch and (len(self._batch) >= self.max_entries or self._size + esize > self.max_bytes):
-            full = self.flush()
-        entry["Id"] = str(len(self._batch))
-        self._batch.append((txn, entry))
-        self._size += esize
-        return full
-
-    def flush(self) -> Batch | None:
-        batch, self._batch, self._size = self._batch, [], 0
-        return batch or None
-
-
-def batches(
-    transactions: Iterable[Transaction],
-    fifo: bool,
-    max_bytes: int = MAX_BATCH_BYTES,
-    *,
-    max_entries: int = MAX_BATCH_ENTRIES,
-    max_message_size: int | None = None,
-) -> Iterator[Batch]:
-    """Group transactions, in order, into batches of at most max_entries (10) entries and max_bytes.
-
-    An entry bigger than max_message_size (or than max_bytes) is never put in a batch: InputError."""
-    builder = BatchBuilder(fifo, max_bytes, max_entries=max_entries, max_message_size=max_message_size)
-    for txn in transactions:
-        full = builder.add(txn)
-        if full:
-            yield full
-    last = builder.flush()
-    if last:
-        yield last
 
 
 @dataclass
@@ -341,6 +57,7 @@ class SendResult:
     fifo: bool = False
     threads: int = 0
     api_calls: int = 0
+    queue: str = ""  # the queue's name
 
     @property
     def rate(self) -> float:
@@ -349,6 +66,15 @@ class SendResult:
     @property
     def ok(self) -> bool:
         return not (self.failed or self.not_sent or self.interrupted or self.stopped_by)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when everything was sent; 130 after Ctrl-C; the stopping error's code; else 1."""
+        if self.interrupted:
+            return INTERRUPTED
+        if self.stopped_by is not None:
+            return self.stopped_by.exit_code
+        return 0 if self.ok else 1
 
     def add_error(self, line: str) -> None:
         if len(self.errors) < MAX_KEPT_ERRORS:
@@ -406,52 +132,42 @@ class Sender:
         Re-sends keep the batch's order and finish before the thread's next batch. Whatever happens (an
         exception on a re-send included), the entries SQS accepted are counted as sent, so nobody re-runs
         the command for them (and duplicates them); the entries of a call that raised count as failed."""
-        order = {entry["Id"]: position for position, (_, entry) in enumerate(batch)}
-        pending: dict[str, tuple[Transaction, dict[str, Any]]] = {entry["Id"]: (txn, entry) for txn, entry in batch}
-        accepted: dict[str, int] = {}  # entry id -> attempt that got it in
-        failures: list[str] = []
+        outcome = engine.SendOutcome()
         try:
-            for attempt in range(ENTRY_RETRIES + 1):
-                self.limiter.acquire(len(pending))
-                response = self.sqs.send_message_batch(QueueUrl=self.url, Entries=[e for _, e in pending.values()])
-                with self._lock:
-                    result.api_calls += 1
-                for ok in response.get("Successful", []):
-                    if pending.pop(ok["Id"], None) is not None:
-                        accepted[ok["Id"]] = attempt
-                for bad in response.get("Failed", []):
-                    if bad["Id"] not in pending:
-                        continue
-                    if bad.get("SenderFault") or attempt == ENTRY_RETRIES:
-                        txn, _ = pending.pop(bad["Id"])
-                        failures.append(f"{txn.transaction_id}: {bad.get('Code', 'error')}: {bad.get('Message', '')}")
-                # What is left (retryable failures, entries the answer did not mention) goes again, in order.
-                pending = dict(sorted(pending.items(), key=lambda item: order[item[0]]))
-                if not pending:
-                    break
-                if attempt < ENTRY_RETRIES:
-                    time.sleep(self.retry_delay * 2**attempt)
-            else:
-                for txn, _ in pending.values():
-                    failures.append(f"{txn.transaction_id}: not acknowledged by SQS")
-                pending = {}
+            engine.send_batch(
+                self.sqs,
+                self.url,
+                [entry for _, entry in batch],
+                retries=ENTRY_RETRIES,
+                retry_delay=self.retry_delay,
+                before_call=self.limiter.acquire,
+                outcome=outcome,
+            )
         finally:
-            # On an exception, `pending` holds the entries of the call that raised: not confirmed.
-            reordered = self._reordered(batch, accepted) if self.fifo else []
-            sent_ids = [txn.transaction_id for txn, entry in batch if entry["Id"] in accepted]
-            with self._lock:
-                result.sent += len(sent_ids)
-                if self.keep_ids:
-                    result.transaction_ids.extend(sent_ids)
-                result.failed += len(failures) + len(pending)
-                for line in failures:
-                    result.add_error(line)
-                result.reordered += len(reordered)
-                for txn_id in reordered[: max(0, MAX_KEPT_ERRORS - len(result.warnings))]:
-                    result.warnings.append(
-                        f"{txn_id}: re-sent after a later transaction of its account was accepted: "
-                        "it is out of order in the FIFO queue"
-                    )
+            self._account(batch, outcome, result)
+
+    def _account(self, batch: Batch, outcome: engine.SendOutcome, result: SendResult) -> None:
+        """Add what SQS did with a batch to the result (from any thread)."""
+        txn_of = {entry["Id"]: txn.transaction_id for txn, entry in batch}
+        failures = [f"{txn_of[i]}: {error}" for i, error in outcome.failed.items()]
+        failures += [f"{txn_of[i]}: {engine.NOT_ACKNOWLEDGED} by SQS" for i in outcome.unacknowledged]
+        reordered = self._reordered(batch, outcome.accepted) if self.fifo else []
+        sent_ids = [txn.transaction_id for txn, entry in batch if entry["Id"] in outcome.accepted]
+        with self._lock:
+            result.api_calls += outcome.calls
+            result.sent += len(sent_ids)
+            if self.keep_ids:
+                result.transaction_ids.extend(sent_ids)
+            # The entries of a call that raised are not confirmed: failed, without a line (the error says why).
+            result.failed += len(failures) + len(outcome.unconfirmed)
+            for line in failures:
+                result.add_error(line)
+            result.reordered += len(reordered)
+            for txn_id in reordered[: max(0, MAX_KEPT_ERRORS - len(result.warnings))]:
+                result.warnings.append(
+                    f"{txn_id}: re-sent after a later transaction of its account was accepted: "
+                    "it is out of order in the FIFO queue"
+                )
 
     @staticmethod
     def _reordered(batch: Batch, accepted: dict[str, int]) -> list[str]:
@@ -590,3 +306,100 @@ class Sender:
             except queue.Full:
                 continue
         return False
+
+
+# --- send-test ---------------------------------------------------------------------------------------
+
+
+class SenderFactory(Protocol):
+    """Makes the Sender `send_test` uses (`Sender` itself; tests pass their own)."""
+
+    def __call__(
+        self,
+        sqs: Any,
+        url: str,
+        *,
+        fifo: bool,
+        threads: int,
+        rate: float | None,
+        keep_ids: bool,
+        max_message_size: int | None,
+    ) -> Sender: ...
+
+
+@dataclass(frozen=True)
+class SendOptions:
+    """`txnalert send-test`'s flags; None: not given (`send_test` applies the defaults)."""
+
+    count: int | None = None  # [1]
+    type: str | None = None  # [deposit]
+    amount: str | None = None  # [random]
+    currency: str | None = None  # [USD]
+    email: str | None = None  # [send_test.recipient]
+    account: str | None = None  # [random per transaction]
+    from_file: str | None = None  # a JSON Lines file instead of generated transactions
+    rate: float | None = None  # messages per second
+    threads: int = 4
+    keep_ids: bool = False  # keep the sent transaction ids for the result (--json)
+
+
+def transactions_to_send(config: Config, options: SendOptions) -> tuple[int, Iterator[Transaction]]:
+    """(how many, the stream): the file's transactions, every line checked first, or generated ones. A
+    generation flag with --from-file is a usage error."""
+    max_size = config.queue.max_message_size
+    if options.from_file is None:
+        generated = GenerateOptions(
+            count=1 if options.count is None else options.count,
+            type="deposit" if options.type is None else options.type,
+            amount=options.amount,
+            currency="USD" if options.currency is None else options.currency.upper(),
+            email=options.email or config.send_test.recipient,
+            account=options.account,
+        )
+        return generated.count, generate(generated, max_message_size=max_size)
+    flags = {
+        "--count": options.count,
+        "--type": options.type,
+        "--amount": options.amount,
+        "--currency": options.currency,
+        "--email": options.email,
+        "--account": options.account,
+    }
+    given = [flag for flag, value in flags.items() if value is not None]
+    if given:
+        raise UsageError(f"--from-file cannot be combined with {', '.join(given)}")
+    total, stream = read_file(options.from_file, max_message_size=max_size)
+    return total, stream()
+
+
+def send_test(
+    connect: Connect,
+    config: Config,
+    options: SendOptions,
+    *,
+    progress: Progress = no_progress,
+    sender: SenderFactory | None = None,
+) -> SendResult:
+    """`txnalert send-test`: send test (or a file's) transactions to the config's queue.
+
+    Every input check comes before the first AWS call; each sending thread gets a connection of its own. The
+    result's `exit_code`: 0 when everything was sent, 1 when a transaction failed or was not sent, 130 after
+    Ctrl-C (the batches in hand finish), or the code of the error that stopped sending."""
+    total, transactions = transactions_to_send(config, options)
+    aws = connect(max_pool_connections=options.threads + 2)
+    sqs = aws.client("sqs")
+    url = queue_url(sqs, config.queue.name, where=aws.describe_endpoint())
+    make = sender or Sender
+    batch_sender = make(
+        sqs,
+        url,
+        fifo=config.queue.fifo,
+        threads=options.threads,
+        rate=options.rate,
+        keep_ids=options.keep_ids,
+        max_message_size=config.queue.max_message_size,
+    )
+    with progress(total, "sending") as advance:
+        result = batch_sender.send(transactions, total, progress=advance)
+    result.queue = config.queue.name
+    return result
