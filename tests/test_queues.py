@@ -141,6 +141,8 @@ def test_send_test_counts_and_json_shape(endpoint: str, tmp_path: Path) -> None:
         "visible": 25,
         "in_flight": 0,
         "delayed": 0,
+        "visibility_timeout": 180,
+        "retention": 345600,
         "max_receive_count": 5,
     }
     assert inspected["queues"][1]["role"] == "dlq" and inspected["queues"][1]["visible"] == 0
