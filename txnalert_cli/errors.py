@@ -1,7 +1,7 @@
 """Small named exceptions. The CLI maps them (and botocore's) to one-line messages and exit codes.
 
-Exit codes: 2 for usage and config errors, 1 for operational failures (3, pending changes under
---detailed-exitcode, and 130, Ctrl-C, are set by the CLI itself).
+Exit codes: 2 for usage and config errors, 1 for operational failures, 130 for Ctrl-C (`Interrupted`; 3,
+pending changes under --detailed-exitcode, is set by the CLI itself).
 """
 
 from __future__ import annotations
@@ -10,12 +10,14 @@ from typing import Any
 
 USAGE = 2
 OPERATIONAL = 1
+INTERRUPTED = 130
 
 
 class TxnalertError(Exception):
     """Base: a message for the user and an exit code."""
 
     exit_code = OPERATIONAL
+    prefix = "error: "  # how the CLI starts each of its lines on stderr
 
     def __init__(self, message: str, *, exit_code: int | None = None) -> None:
         super().__init__(message)
@@ -31,6 +33,18 @@ class UsageError(TxnalertError):
     """A bad flag or flag combination."""
 
     exit_code = USAGE
+
+
+class Interrupted(TxnalertError):
+    """Ctrl-C: the command stopped (after the work in hand, where it says so). Exit 130."""
+
+    exit_code = INTERRUPTED
+
+
+class Declined(TxnalertError):
+    """The answer to a confirmation was no: nothing was changed. Said as it is (not as an error); exit 1."""
+
+    prefix = ""
 
 
 class ConfigError(TxnalertError):

@@ -4,48 +4,14 @@ from __future__ import annotations
 
 import json as jsonlib
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 
-from ..errors import UsageError
-from ..output import Output
-from .options import ConfigOpt, Ctx, EndpointOpt, JsonOpt, ProfileOpt, RegionOpt
-
-
-@contextmanager
-def progress_bar(out: Output, total: int, label: str) -> Iterator[Callable[[int], None] | None]:
-    """A rich progress bar on a terminal (not with --json); a no-op elsewhere."""
-    if not out.interactive:
-        yield None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(
-        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=out.err, transient=True
-    ) as progress:
-        task = progress.add_task(label, total=total)
-        yield lambda n: progress.advance(task, n)
-
-
-@contextmanager
-def live_line(out: Output, text: Callable[[], str]) -> Iterator[None]:
-    """One live status line on stderr, redrawn a few times a second from text(): only when stderr is a terminal
-    and not with --json; a no-op elsewhere. It disappears when done (the result goes to stdout)."""
-    if out.json_mode or not out.err.is_terminal:
-        yield
-        return
-    from rich.live import Live
-    from rich.text import Text
-
-    class Line:
-        def __rich__(self) -> Text:
-            return Text(text(), no_wrap=True, overflow="ellipsis")
-
-    with Live(Line(), console=out.err, refresh_per_second=4, transient=True):
-        yield
+from ..errors import Interrupted, UsageError
+from ..output import Output, progress_bar
+from .options import Ctx, settings
 
 
 def _render_send(out: Output, result: Any, queue: str) -> None:
@@ -68,9 +34,7 @@ def _report_send(out: Output, result: Any) -> None:
         out.error(error)
     if result.more_errors:
         out.error(f"... and {result.more_errors} more failed transactions")
-    if result.interrupted:
-        out.error(f"interrupted: {result.not_sent} transactions were not sent")
-    elif result.stopped_by is not None and result.not_sent:
+    if result.stopped_by is not None and result.not_sent and not result.interrupted:
         out.error(f"stopped: {result.not_sent} transactions were not sent")
 
 
@@ -144,11 +108,6 @@ def register(app: typer.Typer) -> None:
                 "thread, one batch after the other, so each account's order is kept.",
             ),
         ] = 4,
-        config: ConfigOpt = None,
-        json: JsonOpt = False,
-        region: RegionOpt = None,
-        profile: ProfileOpt = None,
-        endpoint_url: EndpointOpt = None,
     ) -> None:
         """Send test transactions to the queue. Example: txnalert send-test --count 100 --type mixed
 
@@ -158,10 +117,11 @@ def register(app: typer.Typer) -> None:
         SQS rejects one entry of a batch but accepts a later one of the same account, the re-sent entry
         lands after it: a warning names it).
         """
+        # lazy: keeps --help fast
         from ..queue import sending
         from ..queue.inspect import queue_url
 
-        ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json, sends=True)
+        ctx = Ctx.load(sends=True)
         max_size = ctx.config.queue.max_message_size
         if from_file is not None:
             given = [
@@ -199,7 +159,7 @@ def register(app: typer.Typer) -> None:
             fifo=ctx.config.queue.fifo,
             threads=threads,
             rate=rate,
-            keep_ids=json,
+            keep_ids=ctx.out.json_mode,
             max_message_size=max_size,
         )
         with progress_bar(ctx.out, total, "sending") as advance:
@@ -207,7 +167,7 @@ def register(app: typer.Typer) -> None:
         ctx.out.emit(result.as_dict(), lambda o: _render_send(o, result, ctx.config.queue.name))
         _report_send(ctx.out, result)
         if result.interrupted:
-            raise typer.Exit(130)
+            raise Interrupted(f"interrupted: {result.not_sent} transactions were not sent")
         if result.stopped_by is not None:
             raise typer.Exit(result.stopped_by.exit_code)
         if not result.ok:
@@ -228,24 +188,19 @@ def register(app: typer.Typer) -> None:
                 "more digits are masked.",
             ),
         ] = False,
-        config: ConfigOpt = None,
-        json: JsonOpt = False,
-        region: RegionOpt = None,
-        profile: ProfileOpt = None,
-        endpoint_url: EndpointOpt = None,
     ) -> None:
         """Show queue and DLQ depth; peek at messages. Example: txnalert inspect-queue --peek 3
 
         Peeked bodies are masked: email addresses (c***@example.com), account numbers (****7890) and any run
         of 6 or more digits. --show-pii shows them raw, with a warning.
         """
-        from ..queue.inspect import inspect
+        from ..queue.inspect import inspect  # lazy: keeps --help fast
 
-        if watch and (json or peek):
+        if watch and (settings().json or peek):
             raise UsageError("--watch cannot be combined with --json or --peek")
         if show_pii and not peek:
             raise UsageError("--show-pii needs --peek")
-        ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
+        ctx = Ctx.load()
         aws = ctx.aws()
         if watch:
             _watch(ctx.out, lambda: inspect(aws, ctx.config))
@@ -269,13 +224,13 @@ def register(app: typer.Typer) -> None:
 
 
 def _watch(out: Output, read: Callable[[], Any]) -> None:
+    # lazy: rich, as in output.py
+    from rich.console import Group
     from rich.live import Live
+    from rich.table import Table
+    from rich.text import Text
 
     def snapshot() -> Any:
-        from rich.console import Group
-        from rich.table import Table
-        from rich.text import Text
-
         inspection = read()
         table = Table(box=None)
         for column in ("QUEUE", "ROLE", "VISIBLE", "IN FLIGHT", "DELAYED"):
@@ -289,5 +244,5 @@ def _watch(out: Output, read: Callable[[], Any]) -> None:
             while True:
                 time.sleep(2)
                 live.update(snapshot(), refresh=True)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C is how --watch ends (exit 0), not an interruption
         return

@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..errors import UsageError
-from ..output import Output
-from .messages import progress_bar
-from .options import ConfigOpt, Ctx, DryRunOpt, EndpointOpt, JsonOpt, ProfileOpt, RegionOpt
+from ..errors import Interrupted, UsageError
+from ..output import Output, progress_bar
+from .options import MAX_THREADS, Ctx, DlqOpt, DryRunOpt, ThreadsOpt, YesOpt, yes_option
 
 if TYPE_CHECKING:
     from ..queue.drain import DrainResult
     from ..queue.inspect import MoveCheck, QueueStats
     from ..queue.redrive import ArchiveSummary, RedriveResult, ReplayResult
 
-MAX_THREADS = 16
 MAX_LISTED_FAILURES = 10
-
-DlqOpt = Annotated[bool, typer.Option("--dlq", help="Work on the dead-letter queue instead of the main queue.")]
-YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
-ThreadsOpt = Annotated[int, typer.Option("--threads", help=f"Worker threads (1-{MAX_THREADS}).")]
 
 
 def _check_range(flag: str, value: float | None, lo: float, hi: float | None = None) -> None:
@@ -37,7 +30,7 @@ def _check_range(flag: str, value: float | None, lo: float, hi: float | None = N
 
 
 def _queue_name(ctx: Ctx, dlq: bool) -> tuple[str, str]:
-    from ..queue.inspect import DLQ, MAIN
+    from ..queue.inspect import DLQ, MAIN  # lazy: keeps --help fast
 
     return (DLQ, ctx.config.queue.dlq.name) if dlq else (MAIN, ctx.config.queue.name)
 
@@ -106,7 +99,7 @@ def _early_stop(result: DrainResult, stats: QueueStats) -> str | None:
     """Why the drain stopped with messages it should have drained perhaps left behind; None if it did not.
 
     Stopping at --max is a success; an error or Ctrl-C is reported on its own."""
-    from ..queue.drain import MAX_IDLE_RECEIVES
+    from ..queue.drain import MAX_IDLE_RECEIVES  # lazy: keeps --help fast
 
     stopped = result.consumed.stopped
     if stopped == "idle":
@@ -133,7 +126,7 @@ def _early_stop(result: DrainResult, stats: QueueStats) -> str | None:
 
 
 def _drain_notes(out: Output, result: DrainResult, stats: QueueStats, limit: int | None) -> None:
-    from ..queue.drain import VISIBILITY_TIMEOUT
+    from ..queue.drain import VISIBILITY_TIMEOUT  # lazy: keeps --help fast
 
     c = result.consumed
     if c.skipped:
@@ -171,6 +164,7 @@ def _run_drain(
     match: str | None,
     threads: int,
 ) -> None:
+    # lazy: keeps --help fast
     from ..queue.drain import Archive, check_archive_path, default_archive_path, drain
     from ..queue.inspect import queue_stats, settle_delays
 
@@ -217,8 +211,7 @@ def _run_drain(
     if consumed.error is not None:
         raise consumed.error
     if consumed.interrupted:
-        sys.stderr.write("interrupted: stopped after the batches in hand\n")
-        raise typer.Exit(130)
+        raise Interrupted("interrupted: stopped after the batches in hand")
     early = _early_stop(result, stats)
     if early is not None:
         ctx.out.error(early)
@@ -306,13 +299,8 @@ def register(app: typer.Typer) -> None:
         no_archive: Annotated[
             bool, typer.Option("--no-archive", help="Delete without keeping a copy (needs --yes).")
         ] = False,
-        yes: Annotated[bool, typer.Option("--yes", "-y", help="Confirm --no-archive.")] = False,
+        yes: Annotated[bool, yes_option("Confirm --no-archive.")] = False,
         threads: ThreadsOpt = 4,
-        config: ConfigOpt = None,
-        json: JsonOpt = False,
-        region: RegionOpt = None,
-        profile: ProfileOpt = None,
-        endpoint_url: EndpointOpt = None,
     ) -> None:
         """Archive, then delete, the messages of a queue. Example: txnalert drain --dlq --to dead.jsonl
 
@@ -332,7 +320,7 @@ def register(app: typer.Typer) -> None:
             raise UsageError("--no-archive cannot be combined with --to")
         if no_archive and not yes:
             raise UsageError("--no-archive deletes messages without keeping a copy: add --yes to confirm")
-        ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
+        ctx = Ctx.load()
         _run_drain(ctx, dlq=dlq, to=to, no_archive=no_archive, limit=max_, match=match, threads=threads)
 
     @app.command("redrive")
@@ -349,11 +337,6 @@ def register(app: typer.Typer) -> None:
         ] = None,
         dry_run: DryRunOpt = False,
         threads: ThreadsOpt = 4,
-        config: ConfigOpt = None,
-        json: JsonOpt = False,
-        region: RegionOpt = None,
-        profile: ProfileOpt = None,
-        endpoint_url: EndpointOpt = None,
     ) -> None:
         """Move the DLQ's messages back to the main queue. Example: txnalert redrive --rate 50
 
@@ -363,13 +346,14 @@ def register(app: typer.Typer) -> None:
         both queues' counts are re-read: exit 1 when the main queue did not grow by the number moved, or
         when messages the redrive deleted are still in flight on the DLQ.
         """
+        # lazy: keeps --help fast
         from ..queue.inspect import DLQ, MAIN, queue_stats, settle_delays
         from ..queue.redrive import RATE_MAX, RATE_MIN, redrive, single_attempt_client
 
         _check_range("--max", max_, 1)
         _check_range("--rate", rate, RATE_MIN, RATE_MAX)
         _check_range("--threads", threads, 1, MAX_THREADS)
-        ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
+        ctx = Ctx.load()
         aws = ctx.target(max_pool_connections=threads + 2)
         sqs = aws.client("sqs")
         where = aws.describe_endpoint()
@@ -401,8 +385,7 @@ def register(app: typer.Typer) -> None:
         if consumed.error is not None:
             raise consumed.error
         if consumed.interrupted:
-            sys.stderr.write("interrupted: stopped after the batches in hand\n")
-            raise typer.Exit(130)
+            raise Interrupted("interrupted: stopped after the batches in hand")
         mismatch = _report_check(ctx.out, result.check)
         if consumed.errors or consumed.delete_failed or mismatch:
             raise typer.Exit(1)
@@ -424,11 +407,6 @@ def register(app: typer.Typer) -> None:
                 "killed mid-write) loses nothing: its messages were never deleted from the queue.",
             ),
         ] = False,
-        config: ConfigOpt = None,
-        json: JsonOpt = False,
-        region: RegionOpt = None,
-        profile: ProfileOpt = None,
-        endpoint_url: EndpointOpt = None,
     ) -> None:
         """Send the messages of a drain archive back to the queue. Example: txnalert replay dead.jsonl
 
@@ -438,11 +416,12 @@ def register(app: typer.Typer) -> None:
         and get a fresh deduplication id. Afterwards the queue's counts are re-read: exit 1 when it did
         not grow by the number sent.
         """
+        # lazy: keeps --help fast
         from ..queue.inspect import queue_stats, settle_delays
         from ..queue.redrive import read_archive, replay
 
         _check_range("--rate", rate, 0.1)
-        ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
+        ctx = Ctx.load()
         role, name = _queue_name(ctx, dlq)
         summary = read_archive(archive, fifo=ctx.config.queue.fifo, queue=name, skip_invalid=skip_invalid)
         _warn_skipped(ctx.out, summary)
@@ -490,21 +469,17 @@ def register(app: typer.Typer) -> None:
     def purge_command(
         dlq: DlqOpt = False,
         yes: YesOpt = False,
-        config: ConfigOpt = None,
-        json: JsonOpt = False,
-        region: RegionOpt = None,
-        profile: ProfileOpt = None,
-        endpoint_url: EndpointOpt = None,
     ) -> None:
         """Delete every message of the queue, for good, after confirmation. Example: txnalert purge --dlq --yes
 
         Nothing is kept: `txnalert drain` keeps a copy. Without a terminal to ask on, --yes is required.
         An empty queue is left alone (PurgeQueue would lock the queue's purges for 60 seconds).
         """
+        # lazy: keeps --help fast
         from ..queue.drain import purge
         from ..queue.inspect import queue_stats
 
-        ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
+        ctx = Ctx.load()
         role, name = _queue_name(ctx, dlq)
         if not yes and not ctx.can_ask():  # before any call
             raise UsageError(

@@ -10,24 +10,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ..errors import UsageError
-from ..infra.resources import CREATE, LAMBDA_KINDS, MAPPING, QUEUE, UPDATE, Plan
 from ..output import Output
 from .options import (
     PENDING_CHANGES,
     ApplyYesOpt,
-    ConfigOpt,
     Ctx,
     DetailedExitcodeOpt,
     DryRunOpt,
-    EndpointOpt,
-    JsonOpt,
-    ProfileOpt,
-    RegionOpt,
 )
 
 if TYPE_CHECKING:
     from ..aws import Aws
     from ..infra.package import FunctionPackage
+    from ..infra.resources import Plan
     from ..infra.teardown import TeardownPlan
 
 EMULATOR_TRIGGER_NOTE = (
@@ -43,6 +38,8 @@ def _short(value: Any) -> str:
 def describe_change(action: str, details: dict[str, Any]) -> str:
     """The CHANGES column: what a create sets, or what an update changes (`from -> to`), adds (`tag`),
     removes (`remove`, the role's other policies) or takes over (`adopt (untagged)`)."""
+    from ..infra.resources import CREATE, UPDATE  # lazy: keeps --help fast
+
     if action == CREATE:
         return ", ".join(f"{k}={_short(v)}" for k, v in details.items() if k != "Tags")
     if action == UPDATE:
@@ -107,21 +104,17 @@ def confirmation(ctx: Ctx, aws: Aws, command: str, yes: bool) -> Callable[[Plan]
 
 def _run(
     command: str,
-    config: str | None,
-    region: str | None,
-    profile: str | None,
-    endpoint_url: str | None,
-    json: bool,
     dry_run: bool,
     yes: bool,
     detailed_exitcode: bool,
     kinds: frozenset[str] | None = None,
 ) -> None:
+    # lazy: keeps --help fast
     from ..infra.package import is_emulator
-    from ..infra.resources import plan_and_apply
+    from ..infra.resources import MAPPING, plan_and_apply
 
     check_detailed_exitcode(detailed_exitcode, dry_run)
-    ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
+    ctx = Ctx.load()
     aws = ctx.target()
     plan, applied = plan_and_apply(
         aws, ctx.config, dry_run=dry_run, kinds=kinds, confirm=confirmation(ctx, aws, command, yes)
@@ -145,23 +138,18 @@ def _package_line(package: FunctionPackage) -> str:
 
 
 def _deploy(
-    config: str | None,
-    region: str | None,
-    profile: str | None,
-    endpoint_url: str | None,
-    json: bool,
     dry_run: bool,
     zip_only: Path | None,
     yes: bool,
     detailed_exitcode: bool,
 ) -> None:
-    from ..infra.package import build_package, is_emulator, write_package
+    from ..infra.package import build_package, is_emulator, write_package  # lazy: keeps --help fast
 
     if zip_only is not None and detailed_exitcode:
         raise UsageError("--zip-only and --detailed-exitcode: --zip-only makes no plan; drop --detailed-exitcode")
     if zip_only is None:
         check_detailed_exitcode(detailed_exitcode, dry_run)
-    ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
+    ctx = Ctx.load()
     package = build_package(ctx.config)
     if zip_only is not None:
         if dry_run:
@@ -172,7 +160,7 @@ def _deploy(
             lambda o: o.line(f"wrote {zip_only}: {package.size} bytes, sha256 {package.sha256}"),
         )
         return
-    from ..infra.resources import plan_and_apply
+    from ..infra.resources import LAMBDA_KINDS, plan_and_apply  # lazy: keeps --help fast
 
     aws = ctx.target()
     plan, applied = plan_and_apply(
@@ -220,20 +208,17 @@ def render_teardown(out: Output, plan: TeardownPlan, *, deleted: bool, dry_run: 
 
 
 def _teardown(
-    config: str | None,
-    region: str | None,
-    profile: str | None,
-    endpoint_url: str | None,
-    json: bool,
     dry_run: bool,
     yes: bool,
     force: bool,
     include_identities: bool,
 ) -> None:
+    # lazy: keeps --help fast
     from ..infra.package import is_emulator
+    from ..infra.resources import QUEUE
     from ..infra.teardown import apply_teardown, check_force, plan_teardown
 
-    ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
+    ctx = Ctx.load()
     aws = ctx.target()
     plan = plan_teardown(aws, ctx.config, include_identities=include_identities)
     deleted = False
@@ -260,52 +245,32 @@ def _teardown(
 def register(app: typer.Typer) -> None:
     @app.command("create-queue")
     def create_queue(
-        config: ConfigOpt = None,
         dry_run: DryRunOpt = False,
         yes: ApplyYesOpt = False,
         detailed_exitcode: DetailedExitcodeOpt = False,
-        json: JsonOpt = False,
-        region: RegionOpt = None,
-        profile: ProfileOpt = None,
-        endpoint_url: EndpointOpt = None,
     ) -> None:
         """Create or update the queue and its DLQ from the config. Example: txnalert create-queue --dry-run
 
         Against AWS, asks before applying changes (--yes: without asking)."""
-        _run(
-            "create-queue",
-            config,
-            region,
-            profile,
-            endpoint_url,
-            json,
-            dry_run,
-            yes,
-            detailed_exitcode,
-            kinds=frozenset({QUEUE}),
-        )
+        from ..infra.resources import QUEUE  # lazy: keeps --help fast
+
+        _run("create-queue", dry_run, yes, detailed_exitcode, kinds=frozenset({QUEUE}))
 
     @app.command()
     def setup(
-        config: ConfigOpt = None,
         dry_run: DryRunOpt = False,
         yes: ApplyYesOpt = False,
         detailed_exitcode: DetailedExitcodeOpt = False,
-        json: JsonOpt = False,
-        region: RegionOpt = None,
-        profile: ProfileOpt = None,
-        endpoint_url: EndpointOpt = None,
     ) -> None:
         """Plan and apply every resource of the pipeline: queues, table, identities, role, function, trigger.
 
         Against AWS, asks before applying changes (--yes: without asking). In CI, `setup --dry-run
         --detailed-exitcode` exits 0 when nothing would change and 3 when changes are pending.
         Example: txnalert setup -c txnalert.yaml --dry-run"""
-        _run("setup", config, region, profile, endpoint_url, json, dry_run, yes, detailed_exitcode)
+        _run("setup", dry_run, yes, detailed_exitcode)
 
     @app.command()
     def deploy(
-        config: ConfigOpt = None,
         zip_only: Annotated[
             Path | None,
             typer.Option(
@@ -318,19 +283,14 @@ def register(app: typer.Typer) -> None:
         dry_run: DryRunOpt = False,
         yes: ApplyYesOpt = False,
         detailed_exitcode: DetailedExitcodeOpt = False,
-        json: JsonOpt = False,
-        region: RegionOpt = None,
-        profile: ProfileOpt = None,
-        endpoint_url: EndpointOpt = None,
     ) -> None:
         """Build the function's zip; deploy its role, the function (code uploaded only when it changed) and trigger.
 
         Against AWS, asks before applying changes (--yes: without asking). Example: txnalert deploy --dry-run"""
-        _deploy(config, region, profile, endpoint_url, json, dry_run, zip_only, yes, detailed_exitcode)
+        _deploy(dry_run, zip_only, yes, detailed_exitcode)
 
     @app.command()
     def teardown(
-        config: ConfigOpt = None,
         yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking.")] = False,
         force: Annotated[bool, typer.Option("--force", help="Delete queues even when they hold messages.")] = False,
         include_identities: Annotated[
@@ -341,13 +301,9 @@ def register(app: typer.Typer) -> None:
             ),
         ] = False,
         dry_run: DryRunOpt = False,
-        json: JsonOpt = False,
-        region: RegionOpt = None,
-        profile: ProfileOpt = None,
-        endpoint_url: EndpointOpt = None,
     ) -> None:
         """Delete the config's resources that carry its tags, in reverse order; others are left alone.
 
         SES identities are kept unless --include-identities; a DLQ another queue still uses is kept.
         Example: txnalert teardown --dry-run"""
-        _teardown(config, region, profile, endpoint_url, json, dry_run, yes, force, include_identities)
+        _teardown(dry_run, yes, force, include_identities)

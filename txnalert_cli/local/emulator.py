@@ -21,8 +21,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -261,6 +259,8 @@ class InProcessEmulator:
 
     def reset(self) -> None:
         """Forget every resource. moto's state is per process: another in-process server shares it."""
+        import urllib.request  # lazy: see answers()
+
         request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST", data=b"")  # noqa: S310
         with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310 - our own loopback server
             resp.read()
@@ -333,6 +333,11 @@ class EmulatorStatus:
 
 def answers(url: str, timeout: float = 1.0) -> bool:
     """True when a moto server answers at url (its /moto-api/config endpoint)."""
+    # lazy: urllib.request (http.client, email, ssl) is most of this module's import time, and `txnalert --help`
+    # imports this module (cli/local.py: DEFAULT_PORT)
+    import urllib.error
+    import urllib.request
+
     try:
         with urllib.request.urlopen(f"{url}/moto-api/config", timeout=timeout) as resp:  # noqa: S310
             return bool(200 <= resp.status < 300)  # moto answers GET /moto-api/config with 201
