@@ -56,7 +56,7 @@ def test_smoke_passes_on_a_healthy_pipeline(endpoint: str, tmp_path: Path) -> No
     assert (suite.get("tests"), suite.get("failures")) == ("4", "0")
     # The worker wrote the handler's lines to the function's log group: logs --txn finds them.
     logs = invoke("logs", "-c", config, "--txn", out["transaction_id"], "--json")
-    lines = [json.loads(line) for line in logs.stdout.splitlines()]
+    lines = json.loads(logs.stdout)["events"]
     assert lines and all(line["correlation_id"] == out["transaction_id"] for line in lines)
     assert any(line["message"] == "email sent" and line["ses_message_id"] == out["ses_message_id"] for line in lines)
     assert "@simulator.amazonses.com" in json.dumps(lines) and "success@" not in json.dumps(lines)
@@ -126,8 +126,22 @@ def test_logs_filters_and_errors(endpoint: str, tmp_path: Path) -> None:
     sqs.send_message(QueueUrl=url, MessageBody="not json")
     sent = json.loads(invoke("send-test", "-c", config, "-n", "2", "--json").stdout)
     assert invoke("worker", "-c", config, "--max-messages", "3").exit_code == 1  # "not json" failed
-    errors = [json.loads(x) for x in invoke("logs", "-c", config, "--level", "WARNING", "--json").stdout.splitlines()]
+    document = invoke("logs", "-c", config, "--level", "WARNING", "--json")
+    assert document.exit_code == 0 and set(json.loads(document.stdout)) == {"events"}
+    errors = json.loads(document.stdout)["events"]
     assert errors and {e["level"] for e in errors} <= {"WARNING", "ERROR"}
+    # --json-lines: the same events, one compact JSON object per line.
+    lines = invoke("logs", "-c", config, "--level", "WARNING", "--json-lines")
+    assert lines.exit_code == 0 and len(lines.stdout.splitlines()) == len(errors)
+    assert [json.loads(line) for line in lines.stdout.splitlines()] == errors
+    none = invoke("logs", "-c", config, "--txn", "txn-nothing-logged", "--json")
+    assert (none.exit_code, json.loads(none.stdout)) == (0, {"events": []})
+    # --follow does not end: one document at the end cannot be; JSON Lines can.
+    follow = invoke("logs", "-c", config, "--follow", "--json")
+    assert follow.exit_code == 2 and json.loads(follow.stdout)["error"]["exit_code"] == 2
+    assert (
+        follow.stderr == "error: --follow does not end, and --json prints one document at the end: use --json-lines\n"
+    )
     assert any(e["message"] == "invalid transaction" for e in errors)
     one = sent["transaction_ids"][0]
     table = invoke("logs", "-c", config, "--txn", one).stdout

@@ -141,6 +141,8 @@ def test_send_test_counts_and_json_shape(endpoint: str, tmp_path: Path) -> None:
         "visible": 25,
         "in_flight": 0,
         "delayed": 0,
+        "visibility_timeout": 180,
+        "retention": 345600,
         "max_receive_count": 5,
     }
     assert inspected["queues"][1]["role"] == "dlq" and inspected["queues"][1]["visible"] == 0
@@ -380,18 +382,188 @@ def test_console_script_in_a_subprocess(endpoint: str, tmp_path: Path) -> None:
     assert version.stdout.strip() == "txnalert 0.1.0"
 
 
-def test_help_does_not_import_boto3_or_moto() -> None:
+# Every command, as `txnalert COMMAND --help` names it.
+COMMANDS = [
+    "create-queue",
+    "setup",
+    "deploy",
+    "teardown",
+    "send-test",
+    "inspect-queue",
+    "drain",
+    "redrive",
+    "replay",
+    "purge",
+    "verify-identity",
+    "worker",
+    "outbox",
+    "demo",
+    "doctor",
+    "smoke",
+    "logs",
+    "local up",
+    "local status",
+    "local down",
+]
+GLOBAL_FLAGS = ["--config", "--region", "--profile", "--endpoint-url", "--json"]
+
+
+def test_help_does_not_import_boto3_botocore_moto_or_yaml() -> None:
+    """Every --help, in one fresh interpreter: the commands register without importing their implementations."""
     code = (
         "import sys\n"
         "from typer.testing import CliRunner\n"
         "from txnalert_cli.cli import app\n"
-        "for args in (['--help'], ['send-test', '--help'], ['inspect-queue', '--help'], ['local', '--help']):\n"
+        f"commands = {COMMANDS!r}\n"
+        "for args in [['--help'], ['local', '--help'], *([*c.split(), '--help'] for c in commands)]:\n"
         "    r = CliRunner().invoke(app, args)\n"
         "    assert r.exit_code == 0, r.output\n"
-        "    assert 'Example: txnalert' in r.output or args == ['--help'] or args == ['local', '--help'], args\n"
+        "    shown = ' '.join(r.output.split())\n"
+        "    assert 'Example: txnalert' in shown or args in (['--help'], ['local', '--help']), args\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore', 'moto', 'yaml'))\n"
         "print(heavy)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_help_lists_the_global_options(command: str) -> None:
+    result = run(*command.split(), "--help")
+    assert result.exit_code == 0, result.output
+    flags = {word.strip(",") for word in result.stdout.split()}
+    # demo runs its own emulator (no --region/--profile/--endpoint-url); `local` takes none of the config's.
+    expected = {"demo": ["--config", "--json"]}.get(
+        command, ["--json"] if command.startswith("local") else GLOBAL_FLAGS
+    )
+    assert [flag for flag in GLOBAL_FLAGS if flag in flags] == expected, result.stdout
+    if "--config" in expected:
+        assert "-c" in flags
+
+
+def seed_queues(tmp_path: Path, endpoint: str) -> str:
+    config = write_config(tmp_path, endpoint, visibility_timeout=1200)
+    assert run("create-queue", "-c", config).exit_code == 0
+    assert run("send-test", "-c", config, "-n", "3").exit_code == 0
+    return config
+
+
+def test_global_options_work_before_or_after_the_command(endpoint: str, tmp_path: Path) -> None:
+    config = seed_queues(tmp_path, endpoint)
+    forms = [
+        ["--json", "-c", config, "inspect-queue"],
+        ["inspect-queue", "--json", "-c", config],
+        ["--json", "inspect-queue", "-c", config],
+        ["-c", config, "inspect-queue", "--json"],
+    ]
+    results = [runner.invoke(app, args) for args in forms]
+    assert [r.exit_code for r in results] == [0, 0, 0, 0], [r.output for r in results]
+    shown = [[(q["name"], q["visible"]) for q in json.loads(r.stdout)["queues"]] for r in results]
+    assert shown == [[("txq", 3), ("txq-dlq", 0)]] * 4
+    # The value after the command wins over the one before it.
+    missing = str(tmp_path / "missing.yaml")
+    assert runner.invoke(app, ["-c", missing, "inspect-queue", "-c", config]).exit_code == 0
+    result = runner.invoke(app, ["-c", config, "inspect-queue", "-c", missing])
+    assert result.exit_code == 2 and "missing.yaml" in result.stderr
+    # --region before the command applies (the queues are in us-east-1, not in eu-west-1) unless overridden.
+    result = runner.invoke(app, ["--region", "eu-west-1", "inspect-queue", "-c", config])
+    assert result.exit_code == 1 and "does not exist" in result.stderr
+    result = runner.invoke(app, ["--region", "eu-west-1", "inspect-queue", "-c", config, "--region", "us-east-1"])
+    assert result.exit_code == 0, result.output
+    # The command's own options stay after it; a global option before `local` or `demo` that they do not take
+    # is refused, not ignored.
+    status = runner.invoke(app, ["--json", "local", "status"])
+    assert status.exit_code in (0, 1) and "running" in json.loads(status.stdout)
+    result = runner.invoke(app, ["-c", config, "local", "status"])
+    assert (result.exit_code, result.stderr) == (2, "error: --config does not apply to `txnalert local status`\n")
+    result = runner.invoke(app, ["--region", "eu-west-1", "demo"])
+    assert (result.exit_code, result.stderr) == (2, "error: --region does not apply to `txnalert demo`\n")
+    # demo's --config (default: the built-in example) takes the value given before the command too.
+    result = runner.invoke(app, ["-c", missing, "demo"])
+    assert result.exit_code == 2 and "missing.yaml" in result.stderr
+
+
+def json_error(result: Any, code: int) -> str:
+    """The JSON error object a failed command writes to stdout with --json; its message (also on stderr)."""
+    assert result.exit_code == code, result.output
+    data = json.loads(result.stdout)
+    assert set(data) <= {"error", "target"} and set(data["error"]) == {"message", "exit_code"}, data
+    assert data["error"]["exit_code"] == code
+    return data["error"]["message"]
+
+
+def test_a_failure_with_json_still_writes_a_json_object(endpoint: str, tmp_path: Path) -> None:
+    missing = str(tmp_path / "missing.yaml")
+    # A config error, before or after the command; the one line on stderr stays.
+    for args in (["doctor", "-c", missing, "--json"], ["--json", "doctor", "-c", missing]):
+        result = runner.invoke(app, args)
+        message = json_error(result, 2)
+        assert "missing.yaml" in message and result.stderr == f"error: {message}\n"
+    # An AWS error (no such queue) and a botocore error (nothing listens there).
+    config = write_config(tmp_path, endpoint)
+    result = runner.invoke(app, ["inspect-queue", "-c", config, "--json"])
+    assert json_error(result, 1) == f"queue 'txq' does not exist at {endpoint}: run `txnalert create-queue`"
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = runner.invoke(app, ["inspect-queue", "-c", write_config(tmp_path, f"http://127.0.0.1:{port}"), "--json"])
+    assert json_error(result, 1).startswith(f"cannot reach http://127.0.0.1:{port}: connection failed")
+    # A usage error Click finds: a bad flag after --json, a bad flag before the command, no such command.
+    result = runner.invoke(app, ["inspect-queue", "--json", "--bogus"])
+    assert json_error(result, 2) == "No such option: --bogus" and "No such option: --bogus" in result.stderr
+    result = runner.invoke(app, ["--json", "--bogus", "inspect-queue"])
+    assert json_error(result, 2) == "No such option: --bogus"
+    result = runner.invoke(app, ["--json", "no-such-command"])
+    assert "no-such-command" in json_error(result, 2)
+    result = runner.invoke(app, ["inspect-queue", "--json", "--peek", "-1"])
+    assert "--peek" in json_error(result, 2)
+    # A usage error of txnalert's own.
+    result = runner.invoke(app, ["inspect-queue", "-c", config, "--json", "--watch"])
+    assert json_error(result, 2) == "--watch cannot be combined with --json or --peek"
+    # Without --json: nothing on stdout.
+    result = runner.invoke(app, ["inspect-queue", "--bogus"])
+    assert (result.exit_code, result.stdout) == (2, "")
+
+
+def test_ctrl_c_exits_130_one_way_with_a_json_object(
+    endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from txnalert_cli.queue import inspect
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    config = seed_queues(tmp_path, endpoint)
+    monkeypatch.setattr(inspect, "inspect", interrupted)
+    result = runner.invoke(app, ["inspect-queue", "-c", config])
+    assert (result.exit_code, result.stdout, result.stderr) == (130, "", "error: interrupted\n")
+    result = runner.invoke(app, ["inspect-queue", "-c", config, "--json"])
+    assert json_error(result, 130) == "interrupted" and result.stderr == "error: interrupted\n"
+
+
+def test_inspect_queue_json_carries_every_column_of_its_table(endpoint: str, tmp_path: Path) -> None:
+    config = seed_queues(tmp_path, endpoint)
+    table = run("inspect-queue", "-c", config)
+    assert table.exit_code == 0, table.output
+    header, *rows = [line.split() for line in table.stdout.splitlines() if line.strip()]
+    assert " ".join(header) == "QUEUE ROLE TYPE VISIBLE IN FLIGHT DELAYED VISIBILITY RETENTION MAX RECEIVES"
+    queues = run_json("inspect-queue", "-c", config)["queues"]
+    shown = [
+        [
+            q["name"],
+            q["role"],
+            "fifo" if q["fifo"] else "standard",
+            str(q["visible"]),
+            str(q["in_flight"]),
+            str(q["delayed"]),
+            f"{q['visibility_timeout']}s",
+            f"{q['retention']}s",
+            "-" if q["max_receive_count"] is None else str(q["max_receive_count"]),
+        ]
+        for q in queues
+    ]
+    assert rows == shown
+    assert queues[0]["visibility_timeout"] == 1200  # the config's, not a default

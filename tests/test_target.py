@@ -18,6 +18,7 @@ import yaml
 from botocore.awsrequest import AWSResponse
 from typer.testing import CliRunner
 
+from tests.conftest import untargeted
 from tests.test_deploy import snapshot
 from txnalert_cli import aws as aws_module
 from txnalert_cli.cli import app, options
@@ -431,13 +432,14 @@ def test_against_aws_without_a_terminal_and_without_yes_is_exit_2_before_any_cha
     against_aws: str, tmp_path: Path
 ) -> None:
     config = write(tmp_path, {})
+    refused = "setup would apply 7 changes to account ****9012 in us-east-1: pass --yes to confirm (no terminal to ask)"
     for extra in ([], ["--json"]):
         result = run("setup", "-c", config, *extra, code=2)
-        assert result.stdout == ""
-        assert result.stderr.splitlines()[-1] == (
-            "error: setup would apply 7 changes to account ****9012 in us-east-1: pass --yes to confirm "
-            "(no terminal to ask)"
-        )
+        if extra:  # with --json, the failure is a JSON object on stdout too
+            assert untargeted(json.loads(result.stdout)) == {"error": {"message": refused, "exit_code": 2}}
+        else:
+            assert result.stdout == ""
+        assert result.stderr.splitlines()[-1] == f"error: {refused}"
     result = run("create-queue", "-c", config, code=2)
     assert result.stderr.splitlines()[-1] == (
         "error: create-queue would apply 2 changes to account ****9012 in us-east-1: pass --yes to confirm "

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import after_target, moto_data
+from tests.conftest import after_target, moto_data, untargeted
 from tests.test_deploy import (
     FUNCTION,
     ROLE,
@@ -170,7 +170,13 @@ def test_confirmation_is_required_and_dry_run_changes_nothing(endpoint: str, tmp
     assert after_target(result.stderr) == (
         "error: teardown would delete 6 resources: pass --yes to confirm (no terminal to ask)\n"
     )
-    assert cli("teardown", "-c", config, "--json", code=2).stdout == ""
+    refused = json.loads(cli("teardown", "-c", config, "--json", code=2).stdout)  # with --json, a JSON object
+    assert untargeted(refused) == {
+        "error": {
+            "message": "teardown would delete 6 resources: pass --yes to confirm (no terminal to ask)",
+            "exit_code": 2,
+        }
+    }
     dry = cli_json("teardown", "-c", config, "--dry-run")
     assert dry["dry_run"] is True and dry["deleted"] is False
     assert actions(dry) == DEFAULT

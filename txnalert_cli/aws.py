@@ -25,6 +25,7 @@ from urllib.parse import urlparse
 
 from .config import Config, _check_region, check_region_fits
 from .errors import NO_REGION, AccountMismatch, ConfigError, NoRegion, error_code
+from .state import local_url
 
 if TYPE_CHECKING:
     import boto3
@@ -63,8 +64,6 @@ def resolve_endpoint(config: Config) -> str | None:
     the running emulator for "local", or the URL given."""
     value = config.aws.endpoint_url
     if value == "local":
-        from .local.emulator import local_url
-
         return local_url()
     return value or None
 

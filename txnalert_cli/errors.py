@@ -21,6 +21,7 @@ class TxnalertError(Exception):
     """Base: a message for the user and an exit code."""
 
     exit_code = OPERATIONAL
+    prefix = "error: "  # how the CLI starts each of its lines on stderr
 
     def __init__(self, message: str, *, exit_code: int | None = None) -> None:
         super().__init__(message)
@@ -32,16 +33,22 @@ class TxnalertError(Exception):
         return [self.message]
 
 
-class Interrupted(TxnalertError):
-    """Ctrl-C stopped the work part-way; the message says what was done and what was not."""
-
-    exit_code = INTERRUPTED
-
-
 class UsageError(TxnalertError):
     """A bad flag or flag combination."""
 
     exit_code = USAGE
+
+
+class Interrupted(TxnalertError):
+    """Ctrl-C: the command stopped (after the work in hand, where it says so). Exit 130."""
+
+    exit_code = INTERRUPTED
+
+
+class Declined(TxnalertError):
+    """The answer to a confirmation was no: nothing was changed. Said as it is (not as an error); exit 1."""
+
+    prefix = ""
 
 
 class ConfigError(TxnalertError):

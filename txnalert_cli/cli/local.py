@@ -8,7 +8,7 @@ import typer
 
 from ..local import emulator
 from ..output import Output
-from .options import JsonOpt
+from .options import output, uses
 
 app = typer.Typer(
     help="Run the embedded AWS emulator (moto) in the background. Example: txnalert local up",
@@ -26,33 +26,33 @@ def _render(out: Output, status: emulator.EmulatorStatus, verb: str) -> None:
 
 
 @app.command()
+@uses("json")
 def up(
     port: Annotated[int, typer.Option("--port", help="Loopback port to listen on.")] = emulator.DEFAULT_PORT,
-    json: JsonOpt = False,
 ) -> None:
     """Start the emulator on 127.0.0.1 (detached). Example: txnalert local up --port 4566"""
     status, started = emulator.up(port)
-    out = Output(json)
-    out.emit(
+    output().emit(
         {**status.as_dict(), "started": started},
         lambda o: _render(o, status, "started" if started else "already running"),
     )
 
 
 @app.command()
-def status(json: JsonOpt = False) -> None:
+@uses("json")
+def status() -> None:
     """Show whether the emulator runs, its URL and pid. Example: txnalert local status"""
     current = emulator.status()
-    Output(json).emit(current.as_dict(), lambda o: _render(o, current, "running"))
+    output().emit(current.as_dict(), lambda o: _render(o, current, "running"))
     if not current.running:
         raise typer.Exit(1)
 
 
 @app.command()
-def down(json: JsonOpt = False) -> None:
+@uses("json")
+def down() -> None:
     """Stop the emulator (its data is lost). Example: txnalert local down"""
     stopped = emulator.down()
-    out = Output(json)
 
     def render(o: Output) -> None:
         if stopped.pid is None:
@@ -60,4 +60,4 @@ def down(json: JsonOpt = False) -> None:
         else:
             o.line(f"emulator stopped (pid {stopped.pid})")
 
-    out.emit({"stopped": stopped.pid is not None, "pid": stopped.pid}, render)
+    output().emit({"stopped": stopped.pid is not None, "pid": stopped.pid}, render)

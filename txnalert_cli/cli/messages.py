@@ -5,48 +5,14 @@ from __future__ import annotations
 import functools
 import json as jsonlib
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 
 from ..errors import UsageError
-from ..output import Output
-from .options import ConfigOpt, Ctx, EndpointOpt, JsonOpt, ProfileOpt, RegionOpt
-
-
-@contextmanager
-def progress_bar(out: Output, total: int, label: str) -> Iterator[Callable[[int], None] | None]:
-    """A rich progress bar on a terminal (not with --json); a no-op elsewhere."""
-    if not out.interactive:
-        yield None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(
-        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=out.err, transient=True
-    ) as progress:
-        task = progress.add_task(label, total=total)
-        yield lambda n: progress.advance(task, n)
-
-
-@contextmanager
-def live_line(out: Output, text: Callable[[], str]) -> Iterator[None]:
-    """One live status line on stderr, redrawn a few times a second from text(): only when stderr is a terminal
-    and not with --json; a no-op elsewhere. It disappears when done (the result goes to stdout)."""
-    if out.json_mode or not out.err.is_terminal:
-        yield
-        return
-    from rich.live import Live
-    from rich.text import Text
-
-    class Line:
-        def __rich__(self) -> Text:
-            return Text(text(), no_wrap=True, overflow="ellipsis")
-
-    with Live(Line(), console=out.err, refresh_per_second=4, transient=True):
-        yield
+from ..output import Output, progress_bar
+from .options import Ctx, finish, settings
 
 
 def _render_send(out: Output, result: Any) -> None:
@@ -69,9 +35,7 @@ def _report_send(out: Output, result: Any) -> None:
         out.error(error)
     if result.more_errors:
         out.error(f"... and {result.more_errors} more failed transactions")
-    if result.interrupted:
-        out.error(f"interrupted: {result.not_sent} transactions were not sent")
-    elif result.stopped_by is not None and result.not_sent:
+    if result.stopped_by is not None and result.not_sent and not result.interrupted:
         out.error(f"stopped: {result.not_sent} transactions were not sent")
 
 
@@ -145,11 +109,6 @@ def register(app: typer.Typer) -> None:
                 "thread, one batch after the other, so each account's order is kept.",
             ),
         ] = 4,
-        config: ConfigOpt = None,
-        json: JsonOpt = False,
-        region: RegionOpt = None,
-        profile: ProfileOpt = None,
-        endpoint_url: EndpointOpt = None,
     ) -> None:
         """Send test transactions to the queue. Example: txnalert send-test --count 100 --type mixed
 
@@ -161,7 +120,7 @@ def register(app: typer.Typer) -> None:
         """
         from ..queue.sending import SendOptions, send_test
 
-        ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json, sends=True)
+        ctx = Ctx.load(sends=True)
         options = SendOptions(
             count=count,
             type=type_,
@@ -172,13 +131,12 @@ def register(app: typer.Typer) -> None:
             from_file=from_file,
             rate=rate,
             threads=threads,
-            keep_ids=json,
+            keep_ids=ctx.out.json_mode,
         )
         result = send_test(ctx.aws, ctx.config, options, progress=functools.partial(progress_bar, ctx.out))
         ctx.out.emit(result.as_dict(), lambda o: _render_send(o, result))
         _report_send(ctx.out, result)
-        if result.exit_code:
-            raise typer.Exit(result.exit_code)
+        finish(result.exit_code, f"interrupted: {result.not_sent} transactions were not sent")
 
     @app.command("inspect-queue")
     def inspect_queue(
@@ -195,11 +153,6 @@ def register(app: typer.Typer) -> None:
                 "more digits are masked.",
             ),
         ] = False,
-        config: ConfigOpt = None,
-        json: JsonOpt = False,
-        region: RegionOpt = None,
-        profile: ProfileOpt = None,
-        endpoint_url: EndpointOpt = None,
     ) -> None:
         """Show queue and DLQ depth; peek at messages. Example: txnalert inspect-queue --peek 3
 
@@ -208,10 +161,10 @@ def register(app: typer.Typer) -> None:
         """
         from ..queue.inspect import InspectOptions, inspect
 
-        if watch and (json or peek):
+        if watch and (settings().json or peek):
             raise UsageError("--watch cannot be combined with --json or --peek")
         options = InspectOptions(peek=peek, dlq=dlq, show_pii=show_pii)
-        ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
+        ctx = Ctx.load()
         aws = ctx.aws()
         if watch:
             _watch(ctx.out, lambda: inspect(aws, ctx.config))
@@ -223,13 +176,13 @@ def register(app: typer.Typer) -> None:
 
 
 def _watch(out: Output, read: Callable[[], Any]) -> None:
+    # lazy: rich, as in output.py
+    from rich.console import Group
     from rich.live import Live
+    from rich.table import Table
+    from rich.text import Text
 
     def snapshot() -> Any:
-        from rich.console import Group
-        from rich.table import Table
-        from rich.text import Text
-
         inspection = read()
         table = Table(box=None)
         for column in ("QUEUE", "ROLE", "VISIBLE", "IN FLIGHT", "DELAYED"):
@@ -243,5 +196,5 @@ def _watch(out: Output, read: Callable[[], Any]) -> None:
             while True:
                 time.sleep(2)
                 live.update(snapshot(), refresh=True)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C is how --watch ends (exit 0), not an interruption
         return

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json as jsonlib
-from datetime import datetime, timezone
 from typing import Annotated, Any
 
 import typer
 
+from ..errors import UsageError
 from ..output import Output
-from .options import ConfigOpt, Ctx, EndpointOpt, JsonOpt, ProfileOpt, RegionOpt
+from . import render
+from .options import Ctx, JsonLinesOpt, settings
 
 
 def _render_smoke(out: Output, result: Any) -> None:
@@ -27,34 +27,6 @@ def _render_smoke(out: Output, result: Any) -> None:
         out.line(f"FAILED: {result.reason}")
 
 
-def _when(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _details(record: dict[str, Any]) -> str:
-    skip = {
-        "level",
-        "location",
-        "message",
-        "timestamp",
-        "service",
-        "correlation_id",
-        "cold_start",
-        "function_name",
-        "function_memory_size",
-        "function_arn",
-        "function_request_id",
-        "xray_trace_id",
-        "sampling_rate",
-    }
-    parts = []
-    for key, value in record.items():
-        if key in skip or value is None:
-            continue
-        parts.append(f"{key}={value if isinstance(value, str) else jsonlib.dumps(value)}")
-    return " ".join(parts)
-
-
 def _render_doctor(out: Output, report: Any) -> None:
     from ..infra.doctor import MARKS  # lazy: keeps `txnalert --help` fast
 
@@ -65,17 +37,11 @@ def _render_doctor(out: Output, report: Any) -> None:
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def doctor(
-        config: ConfigOpt = None,
-        json: JsonOpt = False,
-        region: RegionOpt = None,
-        profile: ProfileOpt = None,
-        endpoint_url: EndpointOpt = None,
-    ) -> None:
+    def doctor() -> None:
         """Audit every resource the config names; exit 1 on any failure. Example: txnalert doctor --json"""
         from ..infra import doctor as infra_doctor  # lazy: keeps `txnalert --help` fast (infra imports botocore)
 
-        ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
+        ctx = Ctx.load()
         report = infra_doctor.run(ctx.aws(), ctx.config)
         ctx.out.emit(report.as_dict(), lambda o: _render_doctor(o, report))
         if report.exit_code:
@@ -91,11 +57,6 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--no-worker", help="On the emulator, do not run the worker in-process.")
         ] = False,
         junit: Annotated[str | None, typer.Option("--junit", metavar="PATH", help="Write a JUnit XML report.")] = None,
-        config: ConfigOpt = None,
-        json: JsonOpt = False,
-        region: RegionOpt = None,
-        profile: ProfileOpt = None,
-        endpoint_url: EndpointOpt = None,
     ) -> None:
         """Send one transaction and wait until its email is accepted; exit 1 if not.
         Example: txnalert smoke --timeout 60 --junit smoke.xml
@@ -103,9 +64,9 @@ def register(app: typer.Typer) -> None:
         Fails at once, naming the reason, when the handler fails the transaction for good (invalid, rejected by
         SES), or for a retryable reason when SQS's retry (one visibility timeout later) cannot come in time.
         """
-        from ..local.smoke import check_junit_path, run_smoke, write_junit
+        from ..local.smoke import check_junit_path, run_smoke, write_junit  # lazy: keeps --help fast
 
-        ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json, sends=True)
+        ctx = Ctx.load(sends=True)
         if junit:
             check_junit_path(junit)  # before anything is sent
         result = run_smoke(
@@ -114,7 +75,7 @@ def register(app: typer.Typer) -> None:
             timeout=timeout,
             scenario=scenario,
             worker=False if no_worker else None,
-            notify=None if json else ctx.out.info,
+            notify=None if ctx.out.json_mode else ctx.out.info,
         )
         ctx.out.emit(result.as_dict(), lambda o: _render_smoke(o, result))
         if junit:
@@ -130,39 +91,30 @@ def register(app: typer.Typer) -> None:
         level: Annotated[
             str | None, typer.Option("--level", help="Minimum level: DEBUG, INFO, WARNING, ERROR.")
         ] = None,
-        config: ConfigOpt = None,
-        json: JsonOpt = False,
-        region: RegionOpt = None,
-        profile: ProfileOpt = None,
-        endpoint_url: EndpointOpt = None,
+        json_lines: JsonLinesOpt = False,
     ) -> None:
-        """Show the function's log events, newest last. Example: txnalert logs --since 1h --level ERROR"""
-        import sys
+        """Show the function's log events, newest last. Example: txnalert logs --since 1h --level ERROR
 
+        --json prints one JSON document, {"events": [...]}, once the events are read; --json-lines prints one
+        JSON object per event as it comes (with --follow too)."""
+        # lazy: keeps --help fast
         from ..logs import check_transaction_id, log_group, parse_level, parse_since, read_events
 
         check_transaction_id(txn)
         min_level = parse_level(level)
         since_ms = parse_since(since)
-        ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
+        if follow and settings().json and not json_lines:
+            raise UsageError("--follow does not end, and --json prints one document at the end: use --json-lines")
+        ctx = Ctx.load()
         group = log_group(ctx.config.lambda_.function_name)
         events = read_events(
             ctx.aws().client("logs"), group, since_ms=since_ms, txn=txn, min_level=min_level, follow=follow
         )
-        count = 0
         try:
-            for event in events:
-                count += 1
-                if json:
-                    sys.stdout.write(jsonlib.dumps(event.as_dict()) + "\n")
-                    sys.stdout.flush()
-                    continue
-                record = event.record or {}
-                ctx.out.line(
-                    f"{_when(event.timestamp)}  {event.level or '-':<7}  {event.transaction_id or '-':<38}  "
-                    f"{record.get('message', event.message)}  {_details(record)}".rstrip()
-                )
+            count = render.log_events(ctx.out, events)
         except KeyboardInterrupt:
-            return
-        if count == 0 and not json:
+            if not follow:
+                raise  # an interruption (130)
+            return  # Ctrl-C is how --follow ends (exit 0)
+        if count == 0 and not ctx.out.json_mode:
             ctx.out.info(f"no events in {group} since {since}" + (f" for transaction {txn}" if txn else ""))

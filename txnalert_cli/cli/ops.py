@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import functools
-import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..output import Output
-from .messages import progress_bar
-from .options import ConfigOpt, Ctx, DryRunOpt, EndpointOpt, JsonOpt, ProfileOpt, RegionOpt
+from ..output import Output, progress_bar
+from .options import Ctx, DlqOpt, DryRunOpt, ThreadsOpt, YesOpt, finish, yes_option
 
 if TYPE_CHECKING:
     from ..queue.drain import DrainResult, PurgeResult
@@ -18,12 +16,7 @@ if TYPE_CHECKING:
     from ..queue.redrive import RedriveResult
     from ..queue.replay import ReplayResult
 
-MAX_THREADS = 16  # queue.consumer.MAX_THREADS, for the help text (not imported: it keeps --help fast)
 MAX_LISTED_FAILURES = 10
-
-DlqOpt = Annotated[bool, typer.Option("--dlq", help="Work on the dead-letter queue instead of the main queue.")]
-YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
-ThreadsOpt = Annotated[int, typer.Option("--threads", help=f"Worker threads (1-{MAX_THREADS}).")]
 
 
 def _finish(result: DrainResult | RedriveResult | ReplayResult) -> None:
@@ -31,8 +24,7 @@ def _finish(result: DrainResult | RedriveResult | ReplayResult) -> None:
     error = getattr(result, "error", None)
     if error is not None:
         raise error
-    if result.exit_code:
-        raise typer.Exit(result.exit_code)
+    finish(result.exit_code, "interrupted: stopped after the batches in hand")
 
 
 def _list_failures(out: Output, failures: list[str], what: str) -> None:
@@ -126,8 +118,7 @@ def _report_drain(out: Output, result: DrainResult) -> None:
     if c.error is not None:
         return  # the error itself is reported last
     if c.interrupted:
-        sys.stderr.write("interrupted: stopped after the batches in hand\n")
-        return
+        return  # `finish` says so
     early = result.early_stop
     if early is not None:
         out.error(early)
@@ -165,8 +156,7 @@ def _report_redrive(out: Output, result: RedriveResult) -> None:
         if consumed.error is not None:
             return  # the error itself is reported last
         if consumed.interrupted:
-            sys.stderr.write("interrupted: stopped after the batches in hand\n")
-            return
+            return  # `finish` says so
     _report_check(out, result.check)
 
 
@@ -240,13 +230,8 @@ def register(app: typer.Typer) -> None:
         no_archive: Annotated[
             bool, typer.Option("--no-archive", help="Delete without keeping a copy (needs --yes).")
         ] = False,
-        yes: Annotated[bool, typer.Option("--yes", "-y", help="Confirm --no-archive.")] = False,
+        yes: Annotated[bool, yes_option("Confirm --no-archive.")] = False,
         threads: ThreadsOpt = 4,
-        config: ConfigOpt = None,
-        json: JsonOpt = False,
-        region: RegionOpt = None,
-        profile: ProfileOpt = None,
-        endpoint_url: EndpointOpt = None,
     ) -> None:
         """Archive, then delete, the messages of a queue. Example: txnalert drain --dlq --to dead.jsonl
 
@@ -261,7 +246,7 @@ def register(app: typer.Typer) -> None:
         from ..queue.drain import DrainOptions, drain_queue
 
         options = DrainOptions(dlq=dlq, to=to, no_archive=no_archive, yes=yes, limit=max_, match=match, threads=threads)
-        ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
+        ctx = Ctx.load()
         result = drain_queue(
             ctx.target, ctx.config, options, progress=functools.partial(progress_bar, ctx.out), notes=ctx.out
         )
@@ -283,11 +268,6 @@ def register(app: typer.Typer) -> None:
         ] = None,
         dry_run: DryRunOpt = False,
         threads: ThreadsOpt = 4,
-        config: ConfigOpt = None,
-        json: JsonOpt = False,
-        region: RegionOpt = None,
-        profile: ProfileOpt = None,
-        endpoint_url: EndpointOpt = None,
     ) -> None:
         """Move the DLQ's messages back to the main queue. Example: txnalert redrive --rate 50
 
@@ -300,7 +280,7 @@ def register(app: typer.Typer) -> None:
         from ..queue.redrive import RedriveOptions, run
 
         options = RedriveOptions(limit=max_, rate=rate, dry_run=dry_run, threads=threads)
-        ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
+        ctx = Ctx.load()
         result = run(ctx.target, ctx.config, options, progress=functools.partial(progress_bar, ctx.out), notes=ctx.out)
         ctx.out.emit(result.as_dict(), lambda o: _render_redrive(o, result))
         _report_redrive(ctx.out, result)
@@ -323,11 +303,6 @@ def register(app: typer.Typer) -> None:
                 "killed mid-write) loses nothing: its messages were never deleted from the queue.",
             ),
         ] = False,
-        config: ConfigOpt = None,
-        json: JsonOpt = False,
-        region: RegionOpt = None,
-        profile: ProfileOpt = None,
-        endpoint_url: EndpointOpt = None,
     ) -> None:
         """Send the messages of a drain archive back to the queue. Example: txnalert replay dead.jsonl
 
@@ -340,7 +315,7 @@ def register(app: typer.Typer) -> None:
         from ..queue.replay import ReplayOptions, run
 
         options = ReplayOptions(archive=archive, dlq=dlq, rate=rate, dry_run=dry_run, skip_invalid=skip_invalid)
-        ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
+        ctx = Ctx.load()
         result = run(ctx.target, ctx.config, options, progress=functools.partial(progress_bar, ctx.out), notes=ctx.out)
         ctx.out.emit(result.as_dict(), lambda o: _render_replay(o, result, archive))
         _list_failures(ctx.out, result.failed, "messages could not be sent")
@@ -351,11 +326,6 @@ def register(app: typer.Typer) -> None:
     def purge_command(
         dlq: DlqOpt = False,
         yes: YesOpt = False,
-        config: ConfigOpt = None,
-        json: JsonOpt = False,
-        region: RegionOpt = None,
-        profile: ProfileOpt = None,
-        endpoint_url: EndpointOpt = None,
     ) -> None:
         """Delete every message of the queue, for good, after confirmation. Example: txnalert purge --dlq --yes
 
@@ -365,6 +335,6 @@ def register(app: typer.Typer) -> None:
         from ..queue.drain import PurgeOptions, purge_queue
 
         options = PurgeOptions(dlq=dlq, yes=yes)
-        ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
+        ctx = Ctx.load()
         result = purge_queue(ctx.target, ctx.config, options, ask=ctx)
         ctx.out.emit(result.as_dict(), lambda o: _render_purge(o, result))

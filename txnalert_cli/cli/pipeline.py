@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any
 
 import typer
 
-from ..output import Output
-from .options import ConfigOpt, Ctx, EndpointOpt, JsonOpt, ProfileOpt, RegionOpt, warn_config
+from ..output import Output, live_line
+from .options import Ctx, finish, output, uses, warn_config
 
 MAX_LISTED_REASONS = 10
 
@@ -85,7 +86,7 @@ def _render_outbox(out: Output, emails: list[Any]) -> None:
 
 
 def _render_demo(out: Output, result: Any) -> None:
-    from .resources import render_plan
+    from .resources import render_plan  # lazy: a renderer of another command module, imported when used
 
     out.line(f"Emulator: {result.endpoint} (in-process, gone when the demo ends)")
     out.line("")
@@ -126,21 +127,15 @@ def register(app: typer.Typer) -> None:
         ] = None,
         wait: Annotated[bool, typer.Option("--wait", help="Poll until every identity is verified.")] = False,
         timeout: Annotated[float, typer.Option("--timeout", min=1, help="Seconds --wait may take.")] = 300,
-        config: ConfigOpt = None,
-        json: JsonOpt = False,
-        region: RegionOpt = None,
-        profile: ProfileOpt = None,
-        endpoint_url: EndpointOpt = None,
     ) -> None:
         """Start SES verification; show status, DKIM records, sandbox and quota.
         Example: txnalert verify-identity alerts@example.com --wait"""
         from ..infra.identities import verify  # lazy: keeps `txnalert --help` fast (infra imports botocore)
 
-        ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
+        ctx = Ctx.load()
         result = verify(ctx.aws(), ctx.config, identities or None, wait=wait, timeout=timeout)
         ctx.out.emit(result.as_dict(), lambda o: _render_verify(o, result))
-        if result.exit_code:
-            raise typer.Exit(result.exit_code)
+        finish(result.exit_code)
 
     @app.command()
     def worker(
@@ -160,11 +155,6 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print the handler's log lines.")] = False,
-        config: ConfigOpt = None,
-        json: JsonOpt = False,
-        region: RegionOpt = None,
-        profile: ProfileOpt = None,
-        endpoint_url: EndpointOpt = None,
     ) -> None:
         """Consume the queue with the handler, as Lambda's SQS trigger would. Example: txnalert worker --until-empty
 
@@ -172,17 +162,15 @@ def register(app: typer.Typer) -> None:
         record received was processed, 1 when a record was left failing (dead-lettered or to be retried) or a
         batch or delete failed, 130 after Ctrl-C (the first finishes the batch in hand, a second quits now).
         """
-        import functools
-        import sys
-
+        # lazy: keeps --help fast
         from ..local.worker import WorkerOptions, run_worker
         from ..queue.entry import SILENT
-        from .messages import live_line
 
         options = WorkerOptions(
             until_empty=until_empty, max_messages=max_messages, retry_delay=retry_delay, verbose=verbose
         )
-        ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json, sends=True)
+        ctx = Ctx.load(sends=True)
+        json = ctx.out.json_mode
         live = not json and ctx.out.err.is_terminal
         stats = run_worker(
             ctx.aws(),
@@ -193,41 +181,35 @@ def register(app: typer.Typer) -> None:
             notes=SILENT if json else ctx.out,
         )
         ctx.out.emit(stats.as_dict(), lambda o: _render_worker(o, stats))
-        if stats.interrupted:
-            sys.stderr.write("interrupted: stopped after the batch in hand\n")
-        if stats.exit_code:
-            raise typer.Exit(stats.exit_code)
+        finish(stats.exit_code, "interrupted: stopped after the batch in hand")
 
     @app.command()
     def outbox(
         limit: Annotated[int, typer.Option("--limit", min=1, help="Show the last N emails.")] = 20,
-        config: ConfigOpt = None,
-        json: JsonOpt = False,
-        region: RegionOpt = None,
-        profile: ProfileOpt = None,
-        endpoint_url: EndpointOpt = None,
     ) -> None:
         """List the emails the emulator accepted. Example: txnalert outbox --limit 5"""
-        from ..local.outbox import fetch
+        from ..local.outbox import fetch  # lazy: keeps --help fast
 
-        ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
+        ctx = Ctx.load()
         emails = fetch(ctx.aws().effective_endpoint("ses"))[-limit:]
         ctx.out.emit({"emails": [e.as_dict() for e in emails]}, lambda o: _render_outbox(o, emails))
 
     @app.command()
+    @uses("config", "json")
     def demo(
         count: Annotated[int, typer.Option("--count", "-n", min=1, max=500, help="Valid transactions to send.")] = 25,
         config: Annotated[
             str | None,
             typer.Option("--config", "-c", metavar="PATH", help="Config file [default: the built-in example]."),
         ] = None,
-        json: JsonOpt = False,
     ) -> None:
         """Run the whole pipeline offline on a throwaway emulator. Example: txnalert demo --count 25"""
+        # lazy: keeps --help fast
         from .. import config as config_module
         from ..local.demo import run_demo
 
-        out = Output(json)
+        out = output()
+        json = out.json_mode
         cfg = config_module.load(config) if config else config_module.builtin_example()
         warn_config(out, cfg, sends=True)
         result = run_demo(cfg, count=count, progress=None if json else out.info)

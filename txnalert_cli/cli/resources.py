@@ -12,14 +12,9 @@ from ..errors import UsageError
 from ..output import Output
 from .options import (
     ApplyYesOpt,
-    ConfigOpt,
     Ctx,
     DetailedExitcodeOpt,
     DryRunOpt,
-    EndpointOpt,
-    JsonOpt,
-    ProfileOpt,
-    RegionOpt,
 )
 
 if TYPE_CHECKING:
@@ -84,11 +79,6 @@ def _finish(ctx: Ctx, result: PlanResult, render: Callable[[Output], None]) -> N
 
 def _run(
     command: str,
-    config: str | None,
-    region: str | None,
-    profile: str | None,
-    endpoint_url: str | None,
-    json: bool,
     dry_run: bool,
     yes: bool,
     detailed_exitcode: bool,
@@ -98,7 +88,7 @@ def _run(
     from ..infra.kinds import QUEUE_KINDS
 
     plan.check_options(dry_run=dry_run, detailed_exitcode=detailed_exitcode)
-    ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
+    ctx = Ctx.load()
     aws = ctx.target()
     kinds = QUEUE_KINDS if command == "create-queue" else None
     result = plan.run(
@@ -121,11 +111,6 @@ def _package_line(package: FunctionPackage) -> str:
 
 
 def _deploy(
-    config: str | None,
-    region: str | None,
-    profile: str | None,
-    endpoint_url: str | None,
-    json: bool,
     dry_run: bool,
     zip_only: Path | None,
     yes: bool,
@@ -139,7 +124,7 @@ def _deploy(
         raise UsageError("--zip-only and --detailed-exitcode: --zip-only makes no plan; drop --detailed-exitcode")
     if zip_only is None:
         plan.check_options(dry_run=dry_run, detailed_exitcode=detailed_exitcode)
-    ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
+    ctx = Ctx.load()
     if zip_only is not None:
         written = zips.zip_only(ctx.config, zip_only, dry_run=dry_run)
         ctx.out.emit(
@@ -181,11 +166,6 @@ def render_teardown(out: Output, plan: TeardownPlan, *, deleted: bool, dry_run: 
 
 
 def _teardown(
-    config: str | None,
-    region: str | None,
-    profile: str | None,
-    endpoint_url: str | None,
-    json: bool,
     dry_run: bool,
     yes: bool,
     force: bool,
@@ -193,7 +173,7 @@ def _teardown(
 ) -> None:
     from ..infra import teardown  # lazy: keeps `txnalert --help` fast (infra imports botocore)
 
-    ctx = Ctx.load(config, region=region, profile=profile, endpoint_url=endpoint_url, json_mode=json)
+    ctx = Ctx.load()
     aws = ctx.target()
 
     def confirm(plan: TeardownPlan) -> None:
@@ -216,41 +196,30 @@ def _teardown(
 def register(app: typer.Typer) -> None:
     @app.command("create-queue")
     def create_queue(
-        config: ConfigOpt = None,
         dry_run: DryRunOpt = False,
         yes: ApplyYesOpt = False,
         detailed_exitcode: DetailedExitcodeOpt = False,
-        json: JsonOpt = False,
-        region: RegionOpt = None,
-        profile: ProfileOpt = None,
-        endpoint_url: EndpointOpt = None,
     ) -> None:
         """Create or update the queue and its DLQ from the config. Example: txnalert create-queue --dry-run
 
         Against AWS, asks before applying changes (--yes: without asking)."""
-        _run("create-queue", config, region, profile, endpoint_url, json, dry_run, yes, detailed_exitcode)
+        _run("create-queue", dry_run, yes, detailed_exitcode)
 
     @app.command()
     def setup(
-        config: ConfigOpt = None,
         dry_run: DryRunOpt = False,
         yes: ApplyYesOpt = False,
         detailed_exitcode: DetailedExitcodeOpt = False,
-        json: JsonOpt = False,
-        region: RegionOpt = None,
-        profile: ProfileOpt = None,
-        endpoint_url: EndpointOpt = None,
     ) -> None:
         """Plan and apply every resource of the pipeline: queues, table, identities, role, function, trigger.
 
         Against AWS, asks before applying changes (--yes: without asking). In CI, `setup --dry-run
         --detailed-exitcode` exits 0 when nothing would change and 3 when changes are pending.
         Example: txnalert setup -c txnalert.yaml --dry-run"""
-        _run("setup", config, region, profile, endpoint_url, json, dry_run, yes, detailed_exitcode)
+        _run("setup", dry_run, yes, detailed_exitcode)
 
     @app.command()
     def deploy(
-        config: ConfigOpt = None,
         zip_only: Annotated[
             Path | None,
             typer.Option(
@@ -263,19 +232,14 @@ def register(app: typer.Typer) -> None:
         dry_run: DryRunOpt = False,
         yes: ApplyYesOpt = False,
         detailed_exitcode: DetailedExitcodeOpt = False,
-        json: JsonOpt = False,
-        region: RegionOpt = None,
-        profile: ProfileOpt = None,
-        endpoint_url: EndpointOpt = None,
     ) -> None:
         """Build the function's zip; deploy its role, the function (code uploaded only when it changed) and trigger.
 
         Against AWS, asks before applying changes (--yes: without asking). Example: txnalert deploy --dry-run"""
-        _deploy(config, region, profile, endpoint_url, json, dry_run, zip_only, yes, detailed_exitcode)
+        _deploy(dry_run, zip_only, yes, detailed_exitcode)
 
     @app.command()
     def teardown(
-        config: ConfigOpt = None,
         yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking.")] = False,
         force: Annotated[bool, typer.Option("--force", help="Delete queues even when they hold messages.")] = False,
         include_identities: Annotated[
@@ -286,13 +250,9 @@ def register(app: typer.Typer) -> None:
             ),
         ] = False,
         dry_run: DryRunOpt = False,
-        json: JsonOpt = False,
-        region: RegionOpt = None,
-        profile: ProfileOpt = None,
-        endpoint_url: EndpointOpt = None,
     ) -> None:
         """Delete the config's resources that carry its tags, in reverse order; others are left alone.
 
         SES identities are kept unless --include-identities; a DLQ another queue still uses is kept.
         Example: txnalert teardown --dry-run"""
-        _teardown(config, region, profile, endpoint_url, json, dry_run, yes, force, include_identities)
+        _teardown(dry_run, yes, force, include_identities)

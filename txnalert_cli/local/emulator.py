@@ -21,17 +21,12 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from ..errors import EmulatorError
-
-LOOPBACK = "127.0.0.1"
-DEFAULT_PORT = 4566
+from ..state import DEFAULT_PORT, LOOPBACK, EmulatorStatus, answers, pid_alive, state_dir, state_file, status
 
 
 def _moto_server(port: int) -> Any:
@@ -56,6 +51,8 @@ class InProcessEmulator:
 
     def reset(self) -> None:
         """Forget every resource. moto's state is per process: another in-process server shares it."""
+        import urllib.request  # lazy: see answers()
+
         request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST", data=b"")  # noqa: S310
         with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310 - our own loopback server
             resp.read()
@@ -88,93 +85,6 @@ def running_in_thread(port: int = 0) -> Iterator[InProcessEmulator]:
 
 
 # --- detached emulator (`txnalert local up|status|down`) -----------------------------------------
-
-
-def state_dir() -> Path:
-    """Per-user state directory: $TXNALERT_STATE_DIR, else $XDG_STATE_HOME/txnalert, else ~/.local/state."""
-    explicit = os.environ.get("TXNALERT_STATE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "txnalert"
-
-
-def _state_file() -> Path:
-    return state_dir() / "emulator.json"
-
-
-@dataclass
-class EmulatorStatus:
-    running: bool
-    pid: int | None = None
-    port: int | None = None
-    url: str | None = None
-    log: str | None = None
-    started_at: float | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "running": self.running,
-            "pid": self.pid,
-            "port": self.port,
-            "url": self.url,
-            "log": self.log,
-            "started_at": self.started_at,
-        }
-
-
-def answers(url: str, timeout: float = 1.0) -> bool:
-    """True when a moto server answers at url (its /moto-api/config endpoint)."""
-    try:
-        with urllib.request.urlopen(f"{url}/moto-api/config", timeout=timeout) as resp:  # noqa: S310
-            return bool(200 <= resp.status < 300)  # moto answers GET /moto-api/config with 201
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    if cmdline.exists():  # Linux: make sure the pid was not reused by something else
-        with contextlib.suppress(OSError):
-            return b"txnalert_cli.local.emulator" in cmdline.read_bytes()
-    return True
-
-
-def status() -> EmulatorStatus:
-    """What the state file says, checked against the process and the port."""
-    path = _state_file()
-    try:
-        state = json.loads(path.read_text())
-        pid, port = int(state["pid"]), int(state["port"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return EmulatorStatus(running=False)
-    url = f"http://{LOOPBACK}:{port}"
-    if not _pid_alive(pid):
-        with contextlib.suppress(OSError):
-            path.unlink()
-        return EmulatorStatus(running=False)
-    return EmulatorStatus(
-        running=answers(url),
-        pid=pid,
-        port=port,
-        url=url,
-        log=state.get("log"),
-        started_at=state.get("started_at"),
-    )
-
-
-def local_url() -> str:
-    """The running detached emulator's URL (what `endpoint_url: local` means)."""
-    current = status()
-    if not current.running or current.url is None:
-        raise EmulatorError("the txnalert emulator is not running: run `txnalert local up`")
-    return current.url
 
 
 def _port_free(port: int) -> bool:
@@ -230,7 +140,7 @@ def up(port: int = DEFAULT_PORT, timeout: float = 30.0) -> tuple[EmulatorStatus,
                 proc.wait(timeout=5)
         raise
     state = {"pid": proc.pid, "port": port, "log": str(log_path), "started_at": time.time()}
-    _state_file().write_text(json.dumps(state))
+    state_file().write_text(json.dumps(state))
     return status(), True
 
 
@@ -242,15 +152,15 @@ def down(timeout: float = 10.0) -> EmulatorStatus:
     with contextlib.suppress(ProcessLookupError):
         os.kill(current.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _pid_alive(current.pid):
+    while time.monotonic() < deadline and pid_alive(current.pid):
         time.sleep(0.05)
         with contextlib.suppress(ChildProcessError):
             os.waitpid(current.pid, os.WNOHANG)
-    if _pid_alive(current.pid):
+    if pid_alive(current.pid):
         with contextlib.suppress(ProcessLookupError):
             os.kill(current.pid, signal.SIGKILL)
     with contextlib.suppress(OSError):
-        _state_file().unlink()
+        state_file().unlink()
     return current
 
 

@@ -58,6 +58,8 @@ class QueueStats:
             "visible": self.visible,
             "in_flight": self.in_flight,
             "delayed": self.delayed,
+            "visibility_timeout": self.visibility_timeout,  # seconds, as inspect-queue's table shows them
+            "retention": self.retention,
             "max_receive_count": self.max_receive_count,
         }
 
